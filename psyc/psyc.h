@@ -220,16 +220,18 @@ typedef struct psyc_event {
 typedef struct psyc_parser {
     psyc_limits limits;
     unsigned flags;
-    int part;            /* internal state */
-    size_t pos;          /* offset of the next unparsed byte in the packet */
-    size_t content_start;
-    size_t content_len;
-    size_t scan_from;    /* resume point for terminator scans */
+    int part;             /* internal state (parse.c) */
+    size_t pos;           /* offset of the next unparsed byte in the packet */
+    size_t content_start; /* offset of the first content byte */
+    size_t content_len;   /* explicit content length, if has_length */
+    size_t scan_hint;     /* bytes before this offset hold no terminator (resume point) */
+    size_t method_off, method_len;
     size_t n_mods;
+    size_t consumed;      /* size of the packet last completed */
     int has_length;
     int has_separator;
-    int error;           /* sticky error code, 0 if none */
-    size_t error_offset; /* byte offset of the error within the packet */
+    int error;            /* sticky error code, 0 if none */
+    size_t error_offset;  /* byte offset of the error within the packet */
 } psyc_parser;
 
 void psyc_parser_init(psyc_parser *p, const psyc_limits *limits, unsigned flags);
@@ -260,6 +262,9 @@ typedef struct psyc09_parser {
     psyc_limits limits;
     size_t pos;          /* resume offset (start of the next unparsed line) */
     int state;           /* internal */
+    size_t scan;         /* internal: resume offset of the LF search in the current line */
+    size_t value_len;    /* internal: wire length of the variable being continued */
+    size_t lf_routing;   /* internal: 1 + offset of a continuation before the blank line, 0 if none */
     size_t n_mods;
     int error;
     size_t error_offset;
@@ -279,6 +284,18 @@ int psyc_render(const psyc_packet *p, psyc_buf *out);
  * PSYC_ERR_UNRENDERABLE if the body holds a line that is exactly "."
  * (psyced censors such bodies: PSYC.md §2.2) or a binary-only construct. */
 int psyc_render09(const psyc_packet *p, psyc_buf *out);
+
+/* ------------------------------------------------------------------ */
+/* Event traces (the format of the vectors' .expected files, PSYC.md §6):
+ *   ROUTING <op> <name> <len>:<value>     ENTITY ... [binary len=N]
+ *   STATE_RESET / STATE_RESYNC            BODY <method> <len>:<data>
+ *   CONTENT <len>:<data>                  CONTENTLEN N, COMPLETE
+ * with "  LIST_*" lines under list variables; values escaped \n \t \\ \xNN.
+ * Used by `psycgatectl psyc dump` and the vector tests. */
+int psyc_dump_escape(psyc_buf *out, psyc_str s);
+int psyc_dump_event(psyc_buf *out, int event_type, const psyc_event *ev);
+/* The events a parse of p would give (for 0.9 packets, which have no event API). */
+int psyc_dump_packet(psyc_buf *out, const psyc_packet *p);
 
 /* ------------------------------------------------------------------ */
 /* Lists (PSYC.md §1.3): list = [type] *("|" elem);
@@ -320,9 +337,10 @@ int psyc_is_operator(char c);    /* : = + - ? @ ! */
  * psyc_inherits("_failure_unsuccessful_delivery", "_failure") == 1,
  * psyc_inherits("_failures", "_failure") == 0. */
 int psyc_inherits(psyc_str kw, psyc_str base);
-/* libpsyc's psyc_matches: every `_`-component of `sel` occurs in `kw` in
- * order, the first ones equal: ("_failure_delivery",
- * "_failure_unsuccessful_delivery_death") matches. 1 match, 0 not. */
+/* libpsyc's psyc_matches: every `_`-component of `sel` is equal to some
+ * component of `kw`, in order: ("_failure_delivery",
+ * "_failure_unsuccessful_delivery_death") matches, and so does
+ * "_unsuccessful" (libpsyc test_match.c). 1 match, 0 not. */
 int psyc_matches(psyc_str sel, psyc_str kw);
 /* Variable type families (PSYC.md §1.3): returns the family name such as
  * "_date" for "_date_birth", or an empty psyc_str when untyped. */
@@ -334,6 +352,7 @@ psyc_str psyc_var_type(psyc_str name);
 /* Called for each [_name]; return 1 and set *value if known, 0 to keep the
  * placeholder verbatim. */
 typedef int (*psyc_text_lookup)(void *ctx, psyc_str name, psyc_str *value);
+/* Both return 0, or PSYC_ERR_NOMEM (out unchanged). Values are not expanded again. */
 int psyc_text_expand(psyc_str tmpl, psyc_text_lookup lookup, void *ctx, psyc_buf *out);
 /* Expands with the packet's variables (entity first, then routing). */
 int psyc_text_expand_packet(psyc_str tmpl, const psyc_packet *p, psyc_buf *out);
@@ -371,6 +390,7 @@ typedef struct psyc_uniform {
     long port_num;      /* 0 when absent; negative for ephemeral peer ports */
     char transport;     /* 0, 'c' TCP, 'd' UDP, 's' TLS, 'g' GNUnet */
     psyc_str root;      /* "psyc://host[:port[t]]" */
+    int slash;          /* 1 if a '/' follows the root: "psyc://h/" (entity) vs "psyc://h" */
     psyc_str resource;  /* after the '/' up to '#', with the type char; empty for root */
     char entity_type;   /* '~' person, '@' place, '$' service, 0 for the root */
     psyc_str nick;      /* resource without the type char */
@@ -382,10 +402,13 @@ typedef struct psyc_uniform {
 /* Parses s (views into s). Returns PSYC_UNI_OK or a negative psyc_uniform_err. */
 int psyc_uniform_parse(psyc_uniform *u, psyc_str s);
 const char *psyc_uniform_strerror(int code);
-/* Renders the parsed parts back (render(parse(x)) == x for valid x). */
+/* Renders the parsed parts back (render(parse(x)) == x for valid x).
+ * 0, PSYC_ERR_INVALID (parts do not form a valid uniform; out unchanged)
+ * or PSYC_ERR_NOMEM. */
 int psyc_uniform_render(const psyc_uniform *u, psyc_buf *out);
 /* Canonical form: lower-case scheme, host and nick (psyced's lowercase
- * policy, PSYC.md §3.1), default port 4404 without transport dropped. */
+ * policy, PSYC.md §3.1), default port 4404 without transport dropped.
+ * 0, a negative psyc_uniform_err (out unchanged) or PSYC_ERR_NOMEM. */
 int psyc_uniform_normalize(psyc_str s, psyc_buf *out);
 
 #endif /* PSYC_PSYC_H */
