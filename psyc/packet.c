@@ -224,22 +224,3 @@ psyc_syntax psyc_detect_syntax(unsigned char first_byte)
     default: return PSYC_SYNTAX_UNKNOWN;
     }
 }
-
-/* A circuit always starts with `.` or `|` (PSYC.md §2.1), but a file of
- * captured packets may start mid-stream; then the last line tells: a 0.9
- * packet ends in ".\n", a 1.0 packet in "|\n". */
-psyc_syntax psyc_detect_file_syntax(const char *buf, size_t len)
-{
-    if (len == 0)
-        return PSYC_SYNTAX_UNKNOWN;
-    psyc_syntax s = psyc_detect_syntax((unsigned char)buf[0]);
-    if (s != PSYC_SYNTAX_UNKNOWN)
-        return s;
-    if (len >= 2 && buf[len - 1] == '\n' && (len == 2 || buf[len - 3] == '\n')) {
-        if (buf[len - 2] == '.')
-            return PSYC_SYNTAX_09;
-        if (buf[len - 2] == '|')
-            return PSYC_SYNTAX_10;
-    }
-    return PSYC_SYNTAX_10;
-}

@@ -112,8 +112,6 @@ typedef enum psyc_syntax {
 } psyc_syntax;
 
 psyc_syntax psyc_detect_syntax(unsigned char first_byte);
-/* For files: `.` -> 0.9, `|` -> 1.0, otherwise by the last line (`.` or `|`). */
-psyc_syntax psyc_detect_file_syntax(const char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Packet object                                                      */

@@ -1,0 +1,704 @@
+/* config.c: INI-like configuration file, schema-checked (see config.h). */
+#include "gateway/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* ------------------------------------------------------------------ */
+/* Schema: every key the daemon knows, its type and its default. A key
+ * that is not here is an error in the file (DESIGN.md §7). Keep
+ * etc/psycgate.conf in step with this table. */
+
+typedef enum cfg_type {
+    CFG_T_STR,       /* non-empty text without control characters */
+    CFG_T_HOST,      /* DNS name or IPv4 literal, used in psyc://HOST/ */
+    CFG_T_UINT,      /* decimal, within [min, max] */
+    CFG_T_LOG_LEVEL, /* error | warn | info | debug */
+    CFG_T_ADDRS,     /* list of ip:port, [ip6]:port (comma or blank separated) */
+} cfg_type;
+
+typedef struct cfg_key_def {
+    const char *section;
+    const char *key;
+    cfg_type type;
+    const char *def;
+    uint64_t min, max; /* CFG_T_UINT only */
+} cfg_key_def;
+
+static const cfg_key_def cfg_schema[] = {
+    {"gateway", "host", CFG_T_HOST, "localhost", 0, 0},
+    {"gateway", "state_dir", CFG_T_STR, "./var", 0, 0},
+    {"gateway", "log_level", CFG_T_LOG_LEVEL, "info", 0, 0},
+    {"psyc", "listen", CFG_T_ADDRS, "127.0.0.1:4404", 0, 0},
+    /* 0 disables the timeout. Upper bound: one week. */
+    {"psyc", "idle_timeout", CFG_T_UINT, "600", 0, 7 * 86400},
+    /* Lower bound: psyced's greeting alone is ~600 bytes; upper: 1 GiB. */
+    {"psyc", "max_packet", CFG_T_UINT, "8388608", 1024, (uint64_t)1 << 30},
+};
+
+#define CFG_N_KEYS (sizeof cfg_schema / sizeof cfg_schema[0])
+
+typedef struct cfg_value {
+    int set;
+    unsigned line;       /* where the value was set */
+    unsigned seen_line;  /* first line naming the key, valid or not */
+    char *str;
+    uint64_t num;
+    log_level level;
+    cfg_addr *addrs;
+    size_t n_addrs;
+} cfg_value;
+
+struct cfg {
+    char *name;
+    cfg_value vals[CFG_N_KEYS];
+    cfg_value defs[CFG_N_KEYS];
+    cfg_error *errors;
+    size_t n_stored, n_errors;
+    int oom;
+};
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                            */
+
+static char *cfg_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+static void cfg_value_clear(cfg_value *v)
+{
+    free(v->str);
+    free(v->addrs);
+    memset(v, 0, sizeof *v);
+}
+
+static void cfg_add_error(cfg *c, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void cfg_add_error(cfg *c, unsigned line, const char *fmt, ...)
+{
+    c->n_errors++;
+    if (c->n_stored >= CFG_MAX_ERRORS)
+        return;
+    if (!c->errors) {
+        c->errors = calloc(CFG_MAX_ERRORS, sizeof *c->errors);
+        if (!c->errors) {
+            c->oom = 1;
+            return;
+        }
+    }
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char *msg = cfg_strndup(buf, strlen(buf));
+    if (!msg) {
+        c->oom = 1;
+        return;
+    }
+    c->errors[c->n_stored].line = line;
+    c->errors[c->n_stored].msg = msg;
+    c->n_stored++;
+}
+
+/* Quotes a piece of the file for an error message: at most 60 bytes,
+ * non-printable bytes as '?', so a message stays one readable line. */
+static const char *cfg_quote(const char *s, size_t n, char *buf, size_t size)
+{
+    size_t max = size - 4;
+    if (max > 60)
+        max = 60;
+    size_t i;
+    for (i = 0; i < n && i < max; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        buf[i] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+    }
+    if (i < n) {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+static int cfg_is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+static int cfg_is_name_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-' || ch == '.';
+}
+
+static int cfg_name_eq(const char *s, size_t n, const char *name)
+{
+    return strlen(name) == n && memcmp(s, name, n) == 0;
+}
+
+static int cfg_find_key(const char *section, size_t sn, const char *key, size_t kn)
+{
+    for (size_t i = 0; i < CFG_N_KEYS; i++)
+        if (cfg_name_eq(section, sn, cfg_schema[i].section) &&
+            cfg_name_eq(key, kn, cfg_schema[i].key))
+            return (int)i;
+    return -1;
+}
+
+static int cfg_section_known(const char *s, size_t n)
+{
+    for (size_t i = 0; i < CFG_N_KEYS; i++)
+        if (cfg_name_eq(s, n, cfg_schema[i].section))
+            return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Addresses                                                          */
+
+static int cfg_parse_port(const char *s, uint16_t *out)
+{
+    if (!*s)
+        return -1;
+    unsigned long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(*s - '0');
+        if (v > 65535)
+            return -1;
+    }
+    if (v == 0)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+int cfg_addr_parse(const char *s, cfg_addr *out, const char **why)
+{
+    const char *ip, *port;
+    size_t iplen;
+    memset(out, 0, sizeof *out);
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close) {
+            *why = "missing ']' after IPv6 address";
+            return -1;
+        }
+        if (close[1] != ':') {
+            *why = "expected ':PORT' after ']'";
+            return -1;
+        }
+        ip = s + 1;
+        iplen = (size_t)(close - ip);
+        port = close + 2;
+        out->family = AF_INET6;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon) {
+            *why = "expected ADDRESS:PORT";
+            return -1;
+        }
+        if (memchr(s, ':', (size_t)(colon - s))) {
+            *why = "IPv6 addresses are written in brackets, as in [::1]:4404";
+            return -1;
+        }
+        ip = s;
+        iplen = (size_t)(colon - s);
+        port = colon + 1;
+        out->family = AF_INET;
+    }
+    if (iplen == 0 || iplen >= sizeof out->ip) {
+        *why = "missing or overlong address";
+        return -1;
+    }
+    memcpy(out->ip, ip, iplen);
+    out->ip[iplen] = '\0';
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (inet_pton(out->family, out->ip, bin) != 1) {
+        *why = out->family == AF_INET6 ? "not a numeric IPv6 address"
+                                       : "not a numeric IPv4 address (host names are not resolved here)";
+        return -1;
+    }
+    if (cfg_parse_port(port, &out->port) != 0) {
+        *why = "port must be a number from 1 to 65535";
+        return -1;
+    }
+    return 0;
+}
+
+const char *cfg_addr_format(const cfg_addr *a, char *buf, size_t size)
+{
+    if (a->family == AF_INET6)
+        snprintf(buf, size, "[%s]:%u", a->ip, (unsigned)a->port);
+    else
+        snprintf(buf, size, "%s:%u", a->ip, (unsigned)a->port);
+    return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Values                                                             */
+
+/* Parses `s` (NUL-terminated, trimmed) for key d into v.
+ * 0 ok, -1 invalid (why filled), -2 out of memory. */
+static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, char *why,
+                           size_t whysz)
+{
+    size_t n = strlen(s);
+    if (n == 0) {
+        snprintf(why, whysz, "empty value");
+        return -1;
+    }
+    switch (d->type) {
+    case CFG_T_STR:
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+                snprintf(why, whysz, "control character in value");
+                return -1;
+            }
+        break;
+    case CFG_T_HOST: {
+        /* The host goes into uniforms (psyc://HOST/, PSYC.md §3.1) and, later,
+         * into DNS checks by peers (PSYC.md §5): a plain DNS name or IPv4. */
+        if (n > 253) {
+            snprintf(why, whysz, "host name longer than 253 bytes");
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            char ch = s[i];
+            int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+            if (!ok) {
+                snprintf(why, whysz, "host must be a DNS name or IPv4 address (letters, digits, '-', '.')");
+                return -1;
+            }
+        }
+        if (s[0] == '.' || s[0] == '-' || s[n - 1] == '.' || s[n - 1] == '-' || strstr(s, "..")) {
+            snprintf(why, whysz, "host name has an empty or badly delimited label");
+            return -1;
+        }
+        break;
+    }
+    case CFG_T_UINT: {
+        uint64_t val = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] < '0' || s[i] > '9') {
+                snprintf(why, whysz, "expected a non-negative decimal number");
+                return -1;
+            }
+            unsigned dgt = (unsigned)(s[i] - '0');
+            if (val > (UINT64_MAX - dgt) / 10) {
+                snprintf(why, whysz, "number too large");
+                return -1;
+            }
+            val = val * 10 + dgt;
+        }
+        if (val < d->min || val > d->max) {
+            snprintf(why, whysz, "must be between %llu and %llu", (unsigned long long)d->min,
+                     (unsigned long long)d->max);
+            return -1;
+        }
+        v->num = val;
+        return 0;
+    }
+    case CFG_T_LOG_LEVEL:
+        if (log_level_parse(s, &v->level) != 0) {
+            snprintf(why, whysz, "log level must be error, warn, info or debug");
+            return -1;
+        }
+        return 0;
+    case CFG_T_ADDRS: {
+        cfg_addr *addrs = calloc(CFG_MAX_LISTEN, sizeof *addrs);
+        if (!addrs)
+            return -2;
+        size_t count = 0;
+        const char *p = s;
+        for (;;) {
+            while (*p == ',' || cfg_is_blank(*p))
+                p++;
+            if (!*p)
+                break;
+            size_t len = strcspn(p, ", \t");
+            if (count == CFG_MAX_LISTEN) {
+                snprintf(why, whysz, "more than %d addresses", CFG_MAX_LISTEN);
+                free(addrs);
+                return -1;
+            }
+            char item[96];
+            if (len >= sizeof item) {
+                snprintf(why, whysz, "address too long");
+                free(addrs);
+                return -1;
+            }
+            memcpy(item, p, len);
+            item[len] = '\0';
+            const char *reason = NULL;
+            if (cfg_addr_parse(item, &addrs[count], &reason) != 0) {
+                char q[80];
+                snprintf(why, whysz, "bad address '%s': %s", cfg_quote(item, len, q, sizeof q),
+                         reason);
+                free(addrs);
+                return -1;
+            }
+            for (size_t j = 0; j < count; j++) {
+                if (addrs[j].family == addrs[count].family && addrs[j].port == addrs[count].port &&
+                    strcmp(addrs[j].ip, addrs[count].ip) == 0) {
+                    char q[80];
+                    snprintf(why, whysz, "address '%s' listed twice",
+                             cfg_quote(item, len, q, sizeof q));
+                    free(addrs);
+                    return -1;
+                }
+            }
+            count++;
+            p += len;
+        }
+        if (count == 0) {
+            snprintf(why, whysz, "no address given");
+            free(addrs);
+            return -1;
+        }
+        v->addrs = addrs;
+        v->n_addrs = count;
+        return 0;
+    }
+    }
+    v->str = cfg_strndup(s, n);
+    return v->str ? 0 : -2;
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                         */
+
+cfg *cfg_new(void)
+{
+    cfg *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    for (size_t i = 0; i < CFG_N_KEYS; i++) {
+        char why[160];
+        /* Defaults go through the same validation as file values, so a
+         * default that the parser would reject is caught by every test. */
+        if (cfg_parse_value(&cfg_schema[i], cfg_schema[i].def, &c->defs[i], why, sizeof why) != 0) {
+            cfg_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void cfg_free(cfg *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < CFG_N_KEYS; i++) {
+        cfg_value_clear(&c->vals[i]);
+        cfg_value_clear(&c->defs[i]);
+    }
+    for (size_t i = 0; i < c->n_stored; i++)
+        free(c->errors[i].msg);
+    free(c->errors);
+    free(c->name);
+    free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Parser                                                             */
+
+typedef struct cfg_parse_state {
+    const char *section; /* view into the buffer; NULL before the first header */
+    size_t section_len;
+    int section_known;
+} cfg_parse_state;
+
+static void cfg_parse_line(cfg *c, cfg_parse_state *st, unsigned lineno, const char *s, size_t n)
+{
+    char q[80];
+
+    if (memchr(s, '\0', n)) {
+        cfg_add_error(c, lineno, "NUL byte in line");
+        return;
+    }
+    if (n && s[n - 1] == '\r')
+        n--;
+    while (n && cfg_is_blank(*s))
+        s++, n--;
+    while (n && cfg_is_blank(s[n - 1]))
+        n--;
+    if (n == 0 || s[0] == '#' || s[0] == ';')
+        return;
+
+    if (s[0] == '[') {
+        /* "[name]" with an optional trailing comment. */
+        const char *close = memchr(s, ']', n);
+        if (!close) {
+            cfg_add_error(c, lineno, "section header without ']': '%s'", cfg_quote(s, n, q, sizeof q));
+            st->section = NULL;
+            st->section_known = 1; /* keys after a broken header: not reported again */
+            return;
+        }
+        const char *name = s + 1;
+        size_t nl = (size_t)(close - name);
+        while (nl && cfg_is_blank(*name))
+            name++, nl--;
+        while (nl && cfg_is_blank(name[nl - 1]))
+            nl--;
+        const char *rest = close + 1;
+        size_t rn = n - (size_t)(rest - s);
+        while (rn && cfg_is_blank(*rest))
+            rest++, rn--;
+        if (rn && rest[0] != '#' && rest[0] != ';') {
+            cfg_add_error(c, lineno, "unexpected text after section header: '%s'",
+                          cfg_quote(rest, rn, q, sizeof q));
+        }
+        int valid = nl > 0;
+        for (size_t i = 0; i < nl; i++)
+            if (!cfg_is_name_char(name[i]))
+                valid = 0;
+        if (!valid) {
+            cfg_add_error(c, lineno, "invalid section name '%s'", cfg_quote(name, nl, q, sizeof q));
+            st->section = NULL;
+            st->section_known = 1;
+            return;
+        }
+        st->section = name;
+        st->section_len = nl;
+        st->section_known = cfg_section_known(name, nl);
+        if (!st->section_known) {
+            /* One error for the section; its keys are skipped silently
+             * rather than reported one by one. */
+            cfg_add_error(c, lineno, "unknown section [%s]", cfg_quote(name, nl, q, sizeof q));
+        }
+        return;
+    }
+
+    const char *eq = memchr(s, '=', n);
+    if (!eq) {
+        cfg_add_error(c, lineno, "expected 'key = value' or '[section]', got '%s'",
+                      cfg_quote(s, n, q, sizeof q));
+        return;
+    }
+    const char *key = s;
+    size_t kn = (size_t)(eq - s);
+    while (kn && cfg_is_blank(key[kn - 1]))
+        kn--;
+    if (kn == 0) {
+        cfg_add_error(c, lineno, "missing key name before '='");
+        return;
+    }
+    for (size_t i = 0; i < kn; i++) {
+        if (!cfg_is_name_char(key[i])) {
+            cfg_add_error(c, lineno, "invalid key name '%s'", cfg_quote(key, kn, q, sizeof q));
+            return;
+        }
+    }
+    if (!st->section) {
+        if (st->section_known) /* after a broken header: already reported */
+            return;
+        cfg_add_error(c, lineno, "key '%s' outside of any [section]", cfg_quote(key, kn, q, sizeof q));
+        return;
+    }
+    if (!st->section_known)
+        return;
+
+    const char *val = eq + 1;
+    size_t vn = n - (size_t)(val - s);
+    while (vn && cfg_is_blank(*val))
+        val++, vn--;
+    /* Inline comment: '#' or ';' preceded by a blank (or at the start of the
+     * value), so values may still contain those characters. */
+    for (size_t i = 0; i < vn; i++) {
+        if ((val[i] == '#' || val[i] == ';') && (i == 0 || cfg_is_blank(val[i - 1]))) {
+            vn = i;
+            break;
+        }
+    }
+    while (vn && cfg_is_blank(val[vn - 1]))
+        vn--;
+
+    int idx = cfg_find_key(st->section, st->section_len, key, kn);
+    if (idx < 0) {
+        char qs[80];
+        cfg_add_error(c, lineno, "unknown key '%s' in section [%s]", cfg_quote(key, kn, q, sizeof q),
+                      cfg_quote(st->section, st->section_len, qs, sizeof qs));
+        return;
+    }
+    cfg_value *v = &c->vals[idx];
+    if (v->seen_line) {
+        cfg_add_error(c, lineno, "duplicate key '%s' (first set on line %u)", cfg_schema[idx].key,
+                      v->seen_line);
+        return;
+    }
+    v->seen_line = lineno;
+
+    char *text = cfg_strndup(val, vn);
+    if (!text) {
+        c->oom = 1;
+        return;
+    }
+    char why[256];
+    cfg_value nv;
+    memset(&nv, 0, sizeof nv);
+    int rc = cfg_parse_value(&cfg_schema[idx], text, &nv, why, sizeof why);
+    free(text);
+    if (rc == -2) {
+        c->oom = 1;
+        return;
+    }
+    if (rc != 0) {
+        cfg_add_error(c, lineno, "[%s] %s: %s", cfg_schema[idx].section, cfg_schema[idx].key, why);
+        return;
+    }
+    nv.set = 1;
+    nv.line = lineno;
+    nv.seen_line = lineno;
+    *v = nv;
+}
+
+int cfg_parse_buffer(cfg *c, const char *name, const char *data, size_t len)
+{
+    free(c->name);
+    c->name = cfg_strndup(name ? name : "<memory>", strlen(name ? name : "<memory>"));
+    if (!c->name)
+        return -2;
+
+    cfg_parse_state st = {NULL, 0, 0};
+    unsigned lineno = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *line = data + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - line) : len - pos;
+        if (lineno < UINT32_MAX)
+            lineno++;
+        cfg_parse_line(c, &st, lineno, line, n);
+        if (c->oom)
+            return -2;
+        pos += n + (nl ? 1 : 0);
+    }
+    if (c->oom)
+        return -2;
+    return c->n_errors ? -1 : 0;
+}
+
+int cfg_parse_file(cfg *c, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        free(c->name);
+        c->name = cfg_strndup(path, strlen(path));
+        cfg_add_error(c, 0, "cannot open: %s", strerror(errno));
+        return c->oom || !c->name ? -2 : -1;
+    }
+    char *buf = malloc(CFG_MAX_FILE + 1);
+    if (!buf) {
+        fclose(f);
+        return -2;
+    }
+    size_t n = fread(buf, 1, CFG_MAX_FILE + 1, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr || n > CFG_MAX_FILE) {
+        free(buf);
+        free(c->name);
+        c->name = cfg_strndup(path, strlen(path));
+        if (rerr)
+            cfg_add_error(c, 0, "read error");
+        else
+            cfg_add_error(c, 0, "file larger than %zu bytes", CFG_MAX_FILE);
+        return c->oom || !c->name ? -2 : -1;
+    }
+    int rc = cfg_parse_buffer(c, path, buf, n);
+    free(buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors and getters                                                 */
+
+size_t cfg_error_count(const cfg *c)
+{
+    return c->n_errors;
+}
+
+const cfg_error *cfg_error_at(const cfg *c, size_t i)
+{
+    return i < c->n_stored ? &c->errors[i] : NULL;
+}
+
+size_t cfg_print_errors(const cfg *c, FILE *f)
+{
+    const char *name = c->name ? c->name : "<config>";
+    for (size_t i = 0; i < c->n_stored; i++) {
+        if (c->errors[i].line)
+            fprintf(f, "%s:%u: %s\n", name, c->errors[i].line, c->errors[i].msg);
+        else
+            fprintf(f, "%s: %s\n", name, c->errors[i].msg);
+    }
+    if (c->n_errors > c->n_stored)
+        fprintf(f, "%s: ... and %zu more errors\n", name, c->n_errors - c->n_stored);
+    return c->n_stored;
+}
+
+static const cfg_value *cfg_lookup(const cfg *c, const char *section, const char *key, cfg_type type)
+{
+    int idx = cfg_find_key(section, strlen(section), key, strlen(key));
+    /* A getter that names no schema entry (or the wrong type) is a bug in
+     * the caller; host names are strings too. */
+    if (idx < 0)
+        return NULL;
+    cfg_type have = cfg_schema[idx].type;
+    if (have != type && !(type == CFG_T_STR && have == CFG_T_HOST))
+        return NULL;
+    return c->vals[idx].set ? &c->vals[idx] : &c->defs[idx];
+}
+
+const char *cfg_get_str(const cfg *c, const char *section, const char *key)
+{
+    const cfg_value *v = cfg_lookup(c, section, key, CFG_T_STR);
+    return v ? v->str : NULL;
+}
+
+uint64_t cfg_get_uint(const cfg *c, const char *section, const char *key)
+{
+    const cfg_value *v = cfg_lookup(c, section, key, CFG_T_UINT);
+    return v ? v->num : 0;
+}
+
+log_level cfg_get_log_level(const cfg *c, const char *section, const char *key)
+{
+    const cfg_value *v = cfg_lookup(c, section, key, CFG_T_LOG_LEVEL);
+    return v ? v->level : LOG_LEVEL_INFO;
+}
+
+size_t cfg_get_addrs(const cfg *c, const char *section, const char *key, const cfg_addr **out)
+{
+    const cfg_value *v = cfg_lookup(c, section, key, CFG_T_ADDRS);
+    *out = v ? v->addrs : NULL;
+    return v ? v->n_addrs : 0;
+}
+
+int cfg_is_set(const cfg *c, const char *section, const char *key)
+{
+    int idx = cfg_find_key(section, strlen(section), key, strlen(key));
+    return idx >= 0 && c->vals[idx].set;
+}
+
+unsigned cfg_line_of(const cfg *c, const char *section, const char *key)
+{
+    int idx = cfg_find_key(section, strlen(section), key, strlen(key));
+    return idx >= 0 && c->vals[idx].set ? c->vals[idx].line : 0;
+}

@@ -1,0 +1,179 @@
+/* gw.c: the daemon core (see gw.h). */
+#include "gateway/gw.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "gateway/listener.h"
+#include "gateway/log.h"
+#include "gateway/psyc_circuit.h"
+
+#ifndef PSYCGATE_VERSION
+#define PSYCGATE_VERSION "0.0.0"
+#endif
+
+#define COMP "main"
+
+int gw_init(gw *g, uv_loop_t *loop, const cfg *c)
+{
+    memset(g, 0, sizeof *g);
+    g->loop = loop;
+    g->cfg = c;
+    g->host = cfg_get_str(c, "gateway", "host");
+    g->idle_timeout_ms = cfg_get_uint(c, "psyc", "idle_timeout") * 1000u;
+    g->max_packet = (size_t)cfg_get_uint(c, "psyc", "max_packet");
+
+    /* Same shape as psyced's "<version> <driver> <os> <arch>" (PSYC.md §2.2). */
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(g->implementation, sizeof g->implementation, "psycgate/%s libuv/%s %s/%s %s",
+                 PSYCGATE_VERSION, uv_version_string(), u.sysname, u.release, u.machine);
+    else
+        snprintf(g->implementation, sizeof g->implementation, "psycgate/%s libuv/%s",
+                 PSYCGATE_VERSION, uv_version_string());
+    return 0;
+}
+
+void gw_circuit_link(gw *g, psyc_circuit *c)
+{
+    c->prev = NULL;
+    c->next = g->circuits;
+    if (g->circuits)
+        g->circuits->prev = c;
+    g->circuits = c;
+    g->n_circuits++;
+}
+
+void gw_circuit_unlink(gw *g, psyc_circuit *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        g->circuits = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    g->n_circuits--;
+}
+
+static void gw_on_signal(uv_signal_t *s, int signum)
+{
+    gw *g = s->data;
+    if (signum == SIGHUP) {
+        log_warn(COMP, NULL, "SIGHUP: configuration reload is not implemented yet; ignored");
+        return;
+    }
+    gw_stop(g, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static int gw_start_signal(gw *g, int signum)
+{
+    uv_signal_t *s = &g->signals[g->n_signals];
+    int rc = uv_signal_init(g->loop, s);
+    if (rc < 0)
+        return rc;
+    g->n_signals++;
+    s->data = g;
+    return uv_signal_start(s, gw_on_signal, signum);
+}
+
+int gw_start(gw *g)
+{
+    const cfg_addr *addrs = NULL;
+    size_t n = cfg_get_addrs(g->cfg, "psyc", "listen", &addrs);
+
+    /* Signals first: a SIGTERM during startup still stops us cleanly. */
+    int rc = gw_start_signal(g, SIGINT);
+    if (rc == 0)
+        rc = gw_start_signal(g, SIGTERM);
+    if (rc == 0)
+        rc = gw_start_signal(g, SIGHUP);
+    if (rc < 0) {
+        log_error(COMP, NULL, "cannot install signal handlers: %s", uv_strerror(rc));
+        return rc;
+    }
+
+    g->listeners = calloc(n ? n : 1, sizeof *g->listeners);
+    if (!g->listeners) {
+        log_error(COMP, NULL, "out of memory");
+        return UV_ENOMEM;
+    }
+    g->n_listeners = n;
+    for (size_t i = 0; i < n; i++) {
+        rc = listener_start(&g->listeners[i], g, &addrs[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void gw_stop(gw *g, const char *why)
+{
+    if (g->stopping)
+        return;
+    g->stopping = 1;
+    log_info(COMP, NULL, "stopping (%s): closing %zu listeners and %zu circuits", why,
+             g->n_listeners, g->n_circuits);
+    for (size_t i = 0; i < g->n_listeners; i++)
+        listener_close(&g->listeners[i]);
+    /* psyc_circuit_close unlinks only in its close callback, so walking the
+     * list while closing is safe. */
+    for (psyc_circuit *c = g->circuits; c; c = c->next)
+        psyc_circuit_close(c, LOG_LEVEL_INFO, "gateway shutting down");
+    for (int i = 0; i < g->n_signals; i++)
+        uv_close((uv_handle_t *)&g->signals[i], NULL);
+    g->n_signals = 0;
+}
+
+void gw_cleanup(gw *g)
+{
+    free(g->listeners);
+    g->listeners = NULL;
+    g->n_listeners = 0;
+}
+
+static void gw_close_stray(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int gw_run(const cfg *c)
+{
+    uv_loop_t loop;
+    int rc = uv_loop_init(&loop);
+    if (rc < 0) {
+        log_error(COMP, NULL, "cannot create event loop: %s", uv_strerror(rc));
+        return 1;
+    }
+    gw g;
+    gw_init(&g, &loop, c);
+
+    int exit_code = 0;
+    rc = gw_start(&g);
+    if (rc < 0) {
+        exit_code = 1;
+        gw_stop(&g, "startup failed");
+    } else {
+        log_info(COMP, NULL, "psycgate %s running as psyc://%s/ (%s)", PSYCGATE_VERSION, g.host,
+                 g.implementation);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    if (uv_loop_close(&loop) == UV_EBUSY) {
+        /* Should not happen: every handle is closed by gw_stop. Close
+         * anything left so the loop (and LSan) end clean. */
+        log_error(COMP, NULL, "handles left open at exit; closing them");
+        uv_walk(&loop, gw_close_stray, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+    }
+    gw_cleanup(&g);
+    if (exit_code == 0)
+        log_info(COMP, NULL, "stopped (%llu circuits served)", (unsigned long long)g.circuits_total);
+    return exit_code;
+}

@@ -1,3 +1,0 @@
-/* placeholder until the daemon lands */
-int psycgate_placeholder(void);
-int psycgate_placeholder(void) { return 0; }

@@ -1,0 +1,316 @@
+/* psyc_circuit.c: a PSYC circuit on a libuv TCP handle (see psyc_circuit.h). */
+#include "gateway/psyc_circuit.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMP "psyc"
+
+/* Reads ask the link for at least this much space. */
+#define CIRCUIT_READ_CHUNK 65536
+
+static void circuit_set_reason(psyc_circuit *c, log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void circuit_set_reason(psyc_circuit *c, log_level level, const char *fmt, ...)
+{
+    if (c->reason[0])
+        return; /* the first reason explains the close; later ones are consequences */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->reason, sizeof c->reason, fmt, ap);
+    va_end(ap);
+    c->close_level = level;
+}
+
+static void circuit_handle_closed(uv_handle_t *h)
+{
+    psyc_circuit *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    gw_circuit_unlink(c->gw, c);
+    if (c->link_ready)
+        psyc_link_free(&c->link);
+    free(c);
+}
+
+void psyc_circuit_close(psyc_circuit *c, log_level level, const char *reason)
+{
+    if (c->phase == PSYC_CIRCUIT_CLOSING)
+        return;
+    circuit_set_reason(c, level, "%s", reason);
+    c->phase = PSYC_CIRCUIT_CLOSING;
+
+    uint64_t ms = uv_now(c->gw->loop) - c->opened_ms;
+    log_write(c->close_level, COMP, c->peer.text,
+              "circuit closed: %s (%s, %llu packets, %llu bytes in, %llu bytes out, %llu.%03llu s)",
+              c->reason, c->link_ready ? psyc_link_syntax_name(c->link.syntax) : "unknown",
+              c->link_ready ? (unsigned long long)c->link.packets_in : 0ULL,
+              (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+              (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
+
+    /* Closing cancels pending writes and the shutdown request; their
+     * callbacks run (with UV_ECANCELED) before circuit_handle_closed. */
+    uv_close((uv_handle_t *)&c->tcp, circuit_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, circuit_handle_closed);
+}
+
+/* Closes with the reason recorded earlier (graceful paths). */
+static void circuit_close_recorded(psyc_circuit *c)
+{
+    psyc_circuit_close(c, c->close_level, c->reason[0] ? c->reason : "closed");
+}
+
+static void circuit_on_write(uv_stream_t *stream, int status)
+{
+    psyc_circuit *c = stream->data;
+    if (status < 0 && status != UV_ECANCELED && c->phase != PSYC_CIRCUIT_CLOSING) {
+        char why[128];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+        psyc_circuit_close(c, LOG_LEVEL_INFO, why);
+    }
+}
+
+/* Sends whatever the link has rendered. */
+static void circuit_flush(psyc_circuit *c)
+{
+    if (c->phase == PSYC_CIRCUIT_CLOSING)
+        return;
+    psyc_buf out;
+    psyc_link_take_output(&c->link, &out);
+    if (out.len == 0) {
+        psyc_buf_free(&out);
+        return;
+    }
+    c->bytes_out += out.len;
+    int rc = net_write_buf((uv_stream_t *)&c->tcp, &out, circuit_on_write);
+    if (rc < 0) {
+        char why[128];
+        snprintf(why, sizeof why, "write failed: %s", uv_strerror(rc));
+        psyc_circuit_close(c, LOG_LEVEL_INFO, why);
+        return;
+    }
+    /* A peer that does not read must not make us buffer without bound. */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 4 * (size_t)c->gw->max_packet) {
+        psyc_circuit_close(c, LOG_LEVEL_WARN, "peer does not read: output queue over limit");
+    }
+}
+
+static void circuit_on_timer(uv_timer_t *t);
+
+static void circuit_on_shutdown(uv_shutdown_t *req, int status)
+{
+    psyc_circuit *c = req->data;
+    c->shutdown_pending = 0;
+    if (c->phase == PSYC_CIRCUIT_CLOSING)
+        return; /* cancelled by the close */
+    /* Our last bytes are out and the peer has seen our FIN. If the peer
+     * has hung up too (or the shutdown failed) there is nothing to wait for. */
+    if (status < 0 || c->peer_eof)
+        circuit_close_recorded(c);
+}
+
+/* Graceful close: send what is queued (a croak, say), shut our write side
+ * and keep reading until the peer hangs up or the linger time runs out.
+ * Closing at once could make the kernel answer unread input with a RST,
+ * and the peer would lose the croak that tells it why. */
+static void circuit_begin_close(psyc_circuit *c, log_level level, const char *reason)
+{
+    if (c->phase != PSYC_CIRCUIT_RUNNING)
+        return;
+    circuit_set_reason(c, level, "%s", reason);
+    circuit_flush(c);
+    if (c->phase == PSYC_CIRCUIT_CLOSING)
+        return;
+    c->phase = PSYC_CIRCUIT_LINGER;
+    c->shutdown_req.data = c;
+    int rc = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, circuit_on_shutdown);
+    if (rc < 0) {
+        circuit_close_recorded(c);
+        return;
+    }
+    c->shutdown_pending = 1;
+    uv_timer_start(&c->timer, circuit_on_timer, PSYC_CIRCUIT_LINGER_MS, 0);
+}
+
+static void circuit_on_timer(uv_timer_t *t)
+{
+    psyc_circuit *c = t->data;
+    if (c->phase == PSYC_CIRCUIT_LINGER) {
+        circuit_close_recorded(c);
+        return;
+    }
+    if (c->phase != PSYC_CIRCUIT_RUNNING)
+        return;
+    /* psyced quits silent circuits too (PSYC.md §5: call_out(#'quit, 90)
+     * before the first packet); ours is one configurable limit. */
+    psyc_link_close(&c->link, 0, "idle timeout (%llu s without input)",
+                    (unsigned long long)(c->gw->idle_timeout_ms / 1000));
+    circuit_begin_close(c, LOG_LEVEL_INFO, c->link.reason);
+}
+
+static void circuit_restart_idle(psyc_circuit *c)
+{
+    if (c->gw->idle_timeout_ms)
+        uv_timer_start(&c->timer, circuit_on_timer, c->gw->idle_timeout_ms, 0);
+}
+
+static void circuit_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    psyc_circuit *c = h->data;
+    size_t avail = 0;
+    char *p = psyc_link_read_space(&c->link, CIRCUIT_READ_CHUNK, &avail);
+    /* NULL/0 makes libuv report UV_ENOBUFS to circuit_on_read. */
+    buf->base = p;
+    buf->len = p ? avail : 0;
+}
+
+static void circuit_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    psyc_circuit *c = s->data;
+    if (c->phase == PSYC_CIRCUIT_CLOSING || nread == 0)
+        return;
+
+    if (nread < 0) {
+        if (nread == UV_EOF) {
+            c->peer_eof = 1;
+            uv_read_stop(s);
+            if (c->phase == PSYC_CIRCUIT_LINGER) {
+                if (!c->shutdown_pending)
+                    circuit_close_recorded(c);
+                return; /* circuit_on_shutdown closes once our bytes are out */
+            }
+            circuit_begin_close(c, LOG_LEVEL_INFO, "peer closed the connection");
+            return;
+        }
+        char why[128];
+        if (nread == UV_ECONNRESET)
+            snprintf(why, sizeof why, "connection reset by peer");
+        else
+            snprintf(why, sizeof why, "read error: %s", uv_strerror((int)nread));
+        psyc_circuit_close(c, LOG_LEVEL_INFO, why);
+        return;
+    }
+
+    c->bytes_in += (uint64_t)nread;
+    if (c->phase == PSYC_CIRCUIT_LINGER)
+        return; /* draining: the verdict is given, input no longer counts */
+
+    circuit_restart_idle(c);
+    int verdict = psyc_link_received(&c->link, (size_t)nread, uv_now(c->gw->loop));
+    circuit_flush(c);
+    if (verdict && c->phase == PSYC_CIRCUIT_RUNNING)
+        circuit_begin_close(c, c->link.error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, c->link.reason);
+}
+
+/* Views for the log: at most `max` bytes of a value. */
+static int circuit_len(psyc_str s, int max)
+{
+    return s.len > (size_t)max ? max : (int)s.len;
+}
+
+static void circuit_on_link_event(void *ctx, psyc_link *link, psyc_link_event ev,
+                                  const psyc_packet *p, int answered)
+{
+    psyc_circuit *c = ctx;
+    switch (ev) {
+    case PSYC_LINK_EV_SYNTAX:
+        log_debug(COMP, c->peer.text, "syntax: %s", psyc_link_syntax_name(link->syntax));
+        break;
+    case PSYC_LINK_EV_GREETING:
+        log_info(COMP, c->peer.text, "circuit established (%s)", psyc_link_syntax_name(link->syntax));
+        break;
+    case PSYC_LINK_EV_PING:
+        log_debug(COMP, c->peer.text, "ping: %s",
+                  answered ? "answered" : "not answered (once per 120 s, PSYC.md 2.2)");
+        break;
+    case PSYC_LINK_EV_PACKET: {
+        /* Where a packet comes from: _source for unicast, _source_relay and
+         * _context for multicast (PSYC.md §4.1, §9). */
+        const psyc_modifier *src = psyc_packet_find_routing(p, "_source");
+        const psyc_modifier *relay = psyc_packet_find_routing(p, "_source_relay");
+        const psyc_modifier *context = psyc_packet_find_routing(p, "_context");
+        const psyc_modifier *target = psyc_packet_find_routing(p, "_target");
+        psyc_str none = PSYC_STR_LIT("-");
+        psyc_str method = p->method.ptr ? p->method : PSYC_STR_LIT("(state change)");
+        psyc_str s = src ? src->value : relay ? relay->value : none;
+        psyc_str t = target ? target->value : context ? context->value : none;
+        log_debug(COMP, c->peer.text, "packet %.*s source %.*s %s %.*s (%zu routing, %zu entity, %zu body bytes)",
+                  circuit_len(method, 128), method.ptr, circuit_len(s, 256), s.ptr,
+                  target ? "target" : context ? "context" : "target", circuit_len(t, 256), t.ptr,
+                  p->n_routing, p->n_entity, p->data.len);
+        break;
+    }
+    }
+}
+
+int psyc_circuit_accept(gw *g, uv_stream_t *server)
+{
+    psyc_circuit *c = calloc(1, sizeof *c);
+    if (!c)
+        return UV_ENOMEM;
+    c->gw = g;
+    c->close_level = LOG_LEVEL_INFO;
+    int rc = uv_tcp_init(g->loop, &c->tcp);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    c->tcp.data = c;
+    c->handles_open = 1;
+    gw_circuit_link(g, c);
+
+    rc = uv_timer_init(g->loop, &c->timer);
+    if (rc == 0) {
+        c->timer.data = c;
+        c->handles_open = 2;
+    }
+    if (rc == 0)
+        rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc < 0) {
+        log_warn(COMP, NULL, "accept failed: %s", uv_strerror(rc));
+        c->phase = PSYC_CIRCUIT_CLOSING;
+        uv_close((uv_handle_t *)&c->tcp, circuit_handle_closed);
+        if (c->handles_open == 2)
+            uv_close((uv_handle_t *)&c->timer, circuit_handle_closed);
+        return rc;
+    }
+
+    net_tcp_peer(&c->tcp, &c->peer);
+    net_tcp_local(&c->tcp, &c->local);
+    c->opened_ms = uv_now(g->loop);
+    g->circuits_total++;
+    /* PSYC packets are small and interactive: do not wait for Nagle. */
+    uv_tcp_nodelay(&c->tcp, 1);
+
+    log_info(COMP, c->peer.text, "circuit open (accepted on %s)", c->local.text);
+
+    psyc_link_params params = {
+        .host = g->host,
+        .implementation = g->implementation,
+        .peer_ip = c->peer.ip,
+        .peer_port = c->peer.port,
+        .peer_v6 = c->peer.family == AF_INET6,
+        .max_packet = g->max_packet,
+        .on_event = circuit_on_link_event,
+        .ctx = c,
+    };
+    rc = psyc_link_init(&c->link, &params);
+    if (rc < 0) {
+        psyc_circuit_close(c, LOG_LEVEL_ERROR, "out of memory");
+        return UV_ENOMEM;
+    }
+    c->link_ready = 1;
+
+    rc = uv_read_start((uv_stream_t *)&c->tcp, circuit_on_alloc, circuit_on_read);
+    if (rc < 0) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot read: %s", uv_strerror(rc));
+        psyc_circuit_close(c, LOG_LEVEL_WARN, why);
+        return rc;
+    }
+    circuit_restart_idle(c);
+    return 0;
+}
