@@ -120,35 +120,42 @@ int main(void)
 {
     psyc_packet p;
 
-    /* presence: a person context multicast (PSYC.md §9 captures) */
+    /* The three small packets have the shapes of libpsyc's own benchmark
+     * packets (PSYC.md §7: presence 81 B, chat 119 B, user profile 185 B),
+     * so ns/packet compares with its published tokenizer figures. */
+
+    /* presence: a person context multicast */
     psyc_packet_init(&p);
-    psyc_packet_routing_c(&p, "_context", "psyc://example.org/~alice");
-    psyc_packet_add_entity(&p, '=', PSYC_STR_LIT("_degree_availability"), PSYC_STR_LIT("7"));
-    psyc_packet_set_method(&p, PSYC_STR_LIT("_notice_presence_here"));
+    psyc_packet_routing_c(&p, "_context", "psyc://example.org/~alice1");
+    psyc_packet_add_entity(&p, '=', PSYC_STR_LIT("_degree_availability"), PSYC_STR_LIT("4"));
+    psyc_packet_set_method(&p, PSYC_STR_LIT("_notice_presence"));
+    p.flags |= PSYC_PKT_NO_CONTENT_LENGTH;
     bench_one("presence", &p);
     psyc_packet_free(&p);
 
     /* chat message */
     psyc_packet_init(&p);
-    psyc_packet_routing_c(&p, "_source", "psyc://example.org/~alice");
+    psyc_packet_routing_c(&p, "_source", "psyc://example.org/~alice1");
     psyc_packet_routing_c(&p, "_target", "psyc://example.net/~bob");
-    psyc_packet_entity_c(&p, "_nick", "alice");
-    psyc_packet_set_method(&p, PSYC_STR_LIT("_message_private"));
-    psyc_packet_set_data(&p, PSYC_STR_LIT("hello bob, how are you?"));
+    psyc_packet_set_method(&p, PSYC_STR_LIT("_message"));
+    psyc_packet_set_data(&p, PSYC_STR_LIT("Are you there, Bob? It is me, Alice!"));
+    p.flags |= PSYC_PKT_NO_CONTENT_LENGTH;
     bench_one("chat", &p);
     psyc_packet_free(&p);
 
-    /* user profile */
+    /* user profile: entity variables only, no routing */
     psyc_packet_init(&p);
-    psyc_packet_routing_c(&p, "_source", "psyc://example.org/~alice");
-    psyc_packet_routing_c(&p, "_target", "psyc://example.net/~bob");
-    psyc_packet_routing_c(&p, "_tag_relay", "f00b4r");
-    psyc_packet_entity_c(&p, "_nick", "alice");
-    psyc_packet_entity_c(&p, "_name_full", "Alice Example");
-    psyc_packet_entity_c(&p, "_date_birth", "-1234567");
-    psyc_packet_entity_c(&p, "_page_homepage", "http://example.org/alice");
-    psyc_packet_entity_c(&p, "_language", "en");
-    psyc_packet_set_method(&p, PSYC_STR_LIT("_status_description_person"));
+    psyc_packet_entity_c(&p, "_name", "Alice Liddell Example");
+    psyc_packet_entity_c(&p, "_title_job", "Engineer");
+    psyc_packet_entity_c(&p, "_country", "U");
+    psyc_packet_entity_c(&p, "_address_street", "1 Rabbit Hole");
+    psyc_packet_entity_c(&p, "_address_code_postal", "12345");
+    psyc_packet_entity_c(&p, "_address_city", "Oxford");
+    psyc_packet_entity_c(&p, "_page", "http://example.org");
+    for (size_t i = 0; i < p.n_entity; i++)
+        p.entity[i].flags = PSYC_MOD_TEXT;
+    psyc_packet_set_method(&p, PSYC_STR_LIT("_profile_user"));
+    p.flags |= PSYC_PKT_NO_CONTENT_LENGTH | PSYC_PKT_SEPARATOR;
     bench_one("profile", &p);
     psyc_packet_free(&p);
 

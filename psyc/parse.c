@@ -26,14 +26,35 @@ enum part {
 
 enum { NEED_MORE = -1000 }; /* internal: not an error, wait for bytes */
 
-static int is_kwchar(unsigned char c)
+/* Byte classes for the hot loops: one table lookup instead of a chain of
+ * comparisons per byte. */
+enum { C_KW = 1, C_OP = 2, C_DIGIT = 4 };
+
+static const unsigned char byte_class[256] = {
+    /* C_KW: [A-Za-z0-9_], C_OP: : = + - ? @ !, C_DIGIT: [0-9] */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 0, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 2, 0, 0, 2, 0, 2,
+    2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+static inline int is_kwchar(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    return byte_class[c] & C_KW;
 }
 
-static int is_digit(unsigned char c)
+static inline int is_digit(unsigned char c)
 {
-    return c >= '0' && c <= '9';
+    return byte_class[c] & C_DIGIT;
+}
+
+static inline int is_oper(unsigned char c)
+{
+    return byte_class[c] & C_OP;
 }
 
 static void reset_packet_state(psyc_parser *p)
@@ -128,17 +149,20 @@ static long find_lf(const psyc_parser *p, const char *buf, size_t len, size_t fr
  * keyword runs to the end of the bytes present, or an error. */
 static long scan_keyword(const psyc_parser *p, const char *buf, size_t len, size_t at, size_t bound)
 {
+    size_t name_end = at + p->limits.max_name + 1; /* first byte that makes it too long */
+    size_t stop = len < bound ? len : bound;
+    if (name_end < stop)
+        stop = name_end;
     size_t i = at;
-    while (i < len && i < bound && is_kwchar((unsigned char)buf[i])) {
-        if (i - at >= p->limits.max_name)
-            return PSYC_ERR_NAME_TOO_LONG;
+    while (i < stop && is_kwchar((unsigned char)buf[i]))
         i++;
-    }
+    if (i < stop)
+        return (long)(i - at);
+    if (i == name_end)
+        return PSYC_ERR_NAME_TOO_LONG;
     if (i == bound)
         return bound_error(p, bound);
-    if (i == len)
-        return NEED_MORE;
-    return (long)(i - at);
+    return NEED_MORE;
 }
 
 static int count_modifier(psyc_parser *p)
@@ -231,7 +255,7 @@ static int step_routing(psyc_parser *p, const char *buf, size_t len, psyc_event 
     if (p->pos >= len)
         return NEED_MORE;
     unsigned char c = (unsigned char)buf[p->pos];
-    if (psyc_is_operator((char)c)) {
+    if (is_oper(c)) {
         int binary;
         int rc = parse_modifier(p, buf, len, 0, ev, &binary);
         return rc ? rc : PSYC_EV_ROUTING;
@@ -347,7 +371,7 @@ static int step_entity(psyc_parser *p, const char *buf, size_t len, psyc_event *
     if (p->pos >= len)
         return NEED_MORE;
     unsigned char c = (unsigned char)buf[p->pos];
-    if (psyc_is_operator((char)c)) {
+    if (is_oper(c)) {
         int binary;
         int rc = parse_modifier(p, buf, len, 1, ev, &binary);
         if (rc)

@@ -37,8 +37,10 @@ static int has_bar_line(psyc_str s)
         return 0;
     if (s.ptr[0] == '|' && (s.len == 1 || s.ptr[1] == '\n'))
         return 1;
-    for (size_t i = 0; i + 1 < s.len; i++) {
-        if (s.ptr[i] == '\n' && s.ptr[i + 1] == '|' && (i + 2 == s.len || s.ptr[i + 2] == '\n'))
+    const char *p = s.ptr, *end = s.ptr + s.len;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        p++;
+        if (p < end && *p == '|' && (p + 1 == end || p[1] == '\n'))
             return 1;
     }
     return 0;
