@@ -120,6 +120,9 @@ int psyc_link_render_croak(psyc_syntax syntax, const char *method, const char *t
 {
     psyc_packet p;
     psyc_packet_init(&p);
+    /* psyced writes croaks without a content length (spyc/circuit.c croak);
+     * the text never holds "\n|\n", so none is needed. */
+    p.flags |= PSYC_PKT_NO_CONTENT_LENGTH;
     int rc = psyc_packet_set_method(&p, psyc_str_c(method));
     if (rc == 0)
         rc = psyc_packet_set_data(&p, psyc_str_c(text));
