@@ -226,7 +226,9 @@ static int parse_modifier(psyc_parser *p, const char *buf, size_t len, int entit
         if (d < 0)
             return (int)d;
         size_t tab = after + 1 + (size_t)d;
-        if (d == 0 || buf[tab] != '\t')
+        /* a leading zero would not survive re-rendering: refuse it, so every
+         * accepted packet renders back to its own bytes */
+        if (d == 0 || buf[tab] != '\t' || (d > 1 && buf[after + 1] == '0'))
             return PSYC_ERR_MOD_LEN;
         if (vlen > p->limits.max_value)
             return PSYC_ERR_VALUE_TOO_LONG;
@@ -265,7 +267,7 @@ static int step_routing(psyc_parser *p, const char *buf, size_t len, psyc_event 
         long d = scan_number(buf, len, p->pos, p->limits.max_packet, &n);
         if (d < 0)
             return (int)d;
-        if (buf[p->pos + (size_t)d] != '\n')
+        if (buf[p->pos + (size_t)d] != '\n' || (d > 1 && c == '0'))
             return PSYC_ERR_LENGTH;
         size_t start = p->pos + (size_t)d + 1;
         if (n > p->limits.max_packet || start + n + 2 > p->limits.max_packet)

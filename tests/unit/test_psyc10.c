@@ -319,6 +319,10 @@ static void test_contradictions(void **state)
     /* numeric overflow: content length and binary length */
     assert_int_equal(parse_one("99999999999999999999999\n_m\n|\n", 0, NULL, &pkt), PSYC_ERR_NUMBER);
     assert_int_equal(parse_one("\n:_a 99999999999999999999999\tx\n_m\n|\n", 0, NULL, &pkt), PSYC_ERR_NUMBER);
+    /* leading zeros in lengths are refused: they could not round-trip */
+    assert_int_equal(parse_one("020\n_message_private\nhi\n|\n", 0, NULL, &pkt), PSYC_ERR_LENGTH);
+    assert_int_equal(parse_one("\n:_a 03\tabc\n_m\n|\n", 0, NULL, &pkt), PSYC_ERR_MOD_LEN);
+    assert_int_equal(parse_one("0\n|\n", 0, NULL, &pkt), 1);
     /* NUL in names and methods */
     assert_int_equal(psyc_parse_packet(&(psyc_parser){0}, "", 0, &pkt, &(size_t){0}), 0);
     {
