@@ -5,7 +5,7 @@
  *  - whole-buffer and chunked feeding give the same packets (compared by
  *    their renderings and sizes) and the same error at the same offset.
  *    Chunk sizes, and small limits for half the inputs, come from the first
- *    byte; the chunked buffer is reallocated on every call, so a view kept
+ *    byte (which is parsed as well); the chunked buffer is reallocated on every call, so a view kept
  *    across calls is a use-after-free under ASan;
  *  - every parsed packet renders (PSYC_ERR_UNRENDERABLE tolerated), the
  *    rendering parses back as exactly one packet, and that renders to the
@@ -135,12 +135,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     psyc_limits lim = {.max_packet = 1 << 16, .max_modifiers = 64, .max_value = 1 << 12, .max_name = 64};
-    if (data[0] & 0x80) {
-        /* small limits, so every limit is hit at some chunking */
-        lim.max_packet = 16 + (size_t)(data[0] & 0x3f) * 4;
-        lim.max_modifiers = 1 + (data[0] & 3);
-        lim.max_value = 4 + (data[0] & 0x1c);
-        lim.max_name = 3 + (data[0] & 7);
+    if (data[0] & 1) {
+        /* Small limits, so every limit is hit at some chunking. Chosen by
+         * the low bit, so that inputs starting with a plausible first byte
+         * (`=`, `_`, `+`, TAB ...) get them and the first line still parses. */
+        size_t k = data[0] >> 1;
+        lim.max_packet = 16 + (k & 0x3f) * 4;
+        lim.max_modifiers = 1 + (k & 3);
+        lim.max_value = 4 + (k & 0x1c);
+        lim.max_name = 3 + (k & 7);
     }
     run09 whole, pieces;
     run(data, size, &lim, 0, &whole);
