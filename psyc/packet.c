@@ -13,6 +13,21 @@ void psyc_limits_default(psyc_limits *l)
     l->max_name = PSYC_DEFAULT_MAX_NAME;
 }
 
+void psyc_limits_resolve(psyc_limits *dst, const psyc_limits *src)
+{
+    psyc_limits_default(dst);
+    if (!src)
+        return;
+    if (src->max_packet)
+        dst->max_packet = src->max_packet;
+    if (src->max_modifiers)
+        dst->max_modifiers = src->max_modifiers;
+    if (src->max_value)
+        dst->max_value = src->max_value;
+    if (src->max_name)
+        dst->max_name = src->max_name;
+}
+
 void psyc_packet_init(psyc_packet *p)
 {
     memset(p, 0, sizeof *p);

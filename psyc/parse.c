@@ -73,17 +73,7 @@ static void reset_packet_state(psyc_parser *p)
 void psyc_parser_init(psyc_parser *p, const psyc_limits *limits, unsigned flags)
 {
     memset(p, 0, sizeof *p);
-    psyc_limits_default(&p->limits);
-    if (limits) {
-        if (limits->max_packet)
-            p->limits.max_packet = limits->max_packet;
-        if (limits->max_modifiers)
-            p->limits.max_modifiers = limits->max_modifiers;
-        if (limits->max_value)
-            p->limits.max_value = limits->max_value;
-        if (limits->max_name)
-            p->limits.max_name = limits->max_name;
-    }
+    psyc_limits_resolve(&p->limits, limits);
     p->flags = flags;
     reset_packet_state(p);
 }

@@ -100,6 +100,8 @@ typedef struct psyc_limits {
 #define PSYC_DEFAULT_MAX_NAME 256
 
 void psyc_limits_default(psyc_limits *l);
+/* dst = the defaults, overridden by every non-zero field of src (src may be NULL). */
+void psyc_limits_resolve(psyc_limits *dst, const psyc_limits *src);
 
 /* ------------------------------------------------------------------ */
 /* Syntax detection (PSYC.md §2.1, §5)                                */

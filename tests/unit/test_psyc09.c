@@ -20,33 +20,13 @@
 #include <string.h>
 
 #include "psyc/psyc.h"
+#include "helper_files.h"
 
 #define OLD_DIR VECTORS_DIR "/psyc/old-syntax-0.9"
 #define CAP_DIR VECTORS_DIR "/psyc/psyced-0.9-captures"
 
 /* ------------------------------------------------------------------ */
 /* files */
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = '\0';
-        *len = (size_t)n;
-    }
-    return b;
-}
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -342,7 +322,7 @@ static void test_vectors_roundtrip(void **state)
         if (is_o08(ns.v[i]))
             continue;
         size_t len;
-        char *buf = read_file(ns.v[i], &len);
+        char *buf = tf_read_file(ns.v[i], &len);
         assert_non_null(buf);
         stream s;
         parse_stream(buf, len, 0, NULL, &s);
@@ -370,7 +350,7 @@ static void test_vectors_bytewise(void **state)
     all_vectors(&ns);
     for (size_t i = 0; i < ns.n; i++) {
         size_t len;
-        char *buf = read_file(ns.v[i], &len);
+        char *buf = tf_read_file(ns.v[i], &len);
         assert_non_null(buf);
         stream whole;
         parse_stream(buf, len, 0, NULL, &whole);
@@ -403,7 +383,7 @@ static void test_capture_streams(void **state)
     psyc_buf_init(&all);
     for (size_t i = 0; i < ns.n; i++) {
         size_t len;
-        char *buf = read_file(ns.v[i], &len);
+        char *buf = tf_read_file(ns.v[i], &len);
         assert_non_null(buf);
         assert_int_equal(psyc_buf_append(&all, buf, len), 0);
         free(buf);
@@ -443,7 +423,7 @@ static void load(const char *dir, const char *file, stream *s, char **buf, size_
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    *buf = read_file(path, len);
+    *buf = tf_read_file(path, len);
     assert_non_null(*buf);
     parse_stream(*buf, *len, 0, NULL, s);
 }
@@ -842,7 +822,7 @@ static void test_limits(void **state)
     size_t len;
     char path[1024];
     snprintf(path, sizeof path, "%s/o02-message-private.psyc09", OLD_DIR);
-    buf = read_file(path, &len);
+    buf = tf_read_file(path, &len);
     assert_non_null(buf);
     /* :_source\t...\n is 38 bytes, :_target\t...\n 40, "\n" 1 */
 

@@ -20,30 +20,10 @@
 #include <string.h>
 
 #include "psyc/psyc.h"
+#include "helper_files.h"
 
 #define LIBPSYC_DIR VECTORS_DIR "/psyc/libpsyc-test-packets"
 #define CRAFTED_DIR VECTORS_DIR "/psyc/crafted"
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = '\0';
-        *len = (size_t)n;
-    }
-    return b;
-}
 
 /* Names of the .psyc files in a directory, sorted. */
 static int cmp_str(const void *a, const void *b)
@@ -173,8 +153,8 @@ static void check_dir_traces(const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         snprintf(exp_path, sizeof exp_path, "%.*s.expected", (int)(strlen(path) - 5), path);
         size_t len, elen;
-        char *data = read_file(path, &len);
-        char *exp = read_file(exp_path, &elen);
+        char *data = tf_read_file(path, &len);
+        char *exp = tf_read_file(exp_path, &elen);
         assert_non_null(data);
         assert_non_null(exp);
 
@@ -255,7 +235,7 @@ static void check_dir_roundtrip(const char *dir)
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         size_t len;
-        char *data = read_file(path, &len);
+        char *data = tf_read_file(path, &len);
         assert_non_null(data);
         for (unsigned mode = 0; mode < 2; mode++) {
             unsigned flags = mode ? PSYC_PARSE_ROUTING_ONLY : 0;
