@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 /* ------------------------------------------------------------------ */
@@ -20,6 +21,10 @@ typedef enum cfg_type {
     CFG_T_UINT,      /* decimal, within [min, max] */
     CFG_T_LOG_LEVEL, /* error | warn | info | debug */
     CFG_T_ADDRS,     /* list of ip:port, [ip6]:port (comma or blank separated) */
+    CFG_T_SERVERS,   /* list of ip[:port], [ip6]:port, ip6 (port 53); may be empty */
+    CFG_T_STATIC_ROUTES, /* DOMAIN=HOST[:PORT], comma separated; may be empty */
+    CFG_T_PATH,      /* file name without control characters; may be empty */
+    CFG_T_BOOL,      /* yes | no (also true/false, on/off, 1/0) */
 } cfg_type;
 
 typedef struct cfg_key_def {
@@ -27,18 +32,33 @@ typedef struct cfg_key_def {
     const char *key;
     cfg_type type;
     const char *def;
-    uint64_t min, max; /* CFG_T_UINT only */
+    uint64_t min, max; /* CFG_T_UINT; CFG_T_ADDRS: min 0 also allows `none` */
 } cfg_key_def;
 
 static const cfg_key_def cfg_schema[] = {
     {"gateway", "host", CFG_T_HOST, "localhost", 0, 0},
     {"gateway", "state_dir", CFG_T_STR, "./var", 0, 0},
     {"gateway", "log_level", CFG_T_LOG_LEVEL, "info", 0, 0},
-    {"psyc", "listen", CFG_T_ADDRS, "127.0.0.1:4404", 0, 0},
+    {"psyc", "listen", CFG_T_ADDRS, "127.0.0.1:4404", 1, 0},
+    /* TLS from the first byte (PSYC.md §2.1: 9404 = PSYCS); `none`: off. */
+    {"psyc", "listen_tls", CFG_T_ADDRS, "127.0.0.1:9404", 0, 0},
     /* 0 disables the timeout. Upper bound: one week. */
     {"psyc", "idle_timeout", CFG_T_UINT, "600", 0, 7 * 86400},
     /* Lower bound: psyced's greeting alone is ~600 bytes; upper: 1 GiB. */
     {"psyc", "max_packet", CFG_T_UINT, "8388608", 1024, (uint64_t)1 << 30},
+    /* [dns]: empty server = the system's resolver configuration. */
+    {"dns", "server", CFG_T_SERVERS, "", 0, 0},
+    {"dns", "static", CFG_T_STATIC_ROUTES, "", 0, 0},
+    /* Per try and server; c-ares doubles it on every further round, so
+     * 5 tries of 30 s would already be 15 minutes: keep both bounded. */
+    {"dns", "timeout_ms", CFG_T_UINT, "2000", 10, 30000},
+    {"dns", "tries", CFG_T_UINT, "2", 1, 5},
+    /* [tls] (gateway/tls_cert.c). Empty certificate/key: the pair in
+     * <state_dir>/tls/; empty ca_file: the system CA store. */
+    {"tls", "certificate", CFG_T_PATH, "", 0, 0},
+    {"tls", "key", CFG_T_PATH, "", 0, 0},
+    {"tls", "ca_file", CFG_T_PATH, "", 0, 0},
+    {"tls", "generate_self_signed", CFG_T_BOOL, "yes", 0, 0},
 };
 
 #define CFG_N_KEYS (sizeof cfg_schema / sizeof cfg_schema[0])
@@ -50,8 +70,11 @@ typedef struct cfg_value {
     char *str;
     uint64_t num;
     log_level level;
+    int flag; /* CFG_T_BOOL */
     cfg_addr *addrs;
     size_t n_addrs;
+    cfg_static_route *routes;
+    size_t n_routes;
 } cfg_value;
 
 struct cfg {
@@ -80,6 +103,7 @@ static void cfg_value_clear(cfg_value *v)
 {
     free(v->str);
     free(v->addrs);
+    free(v->routes);
     memset(v, 0, sizeof *v);
 }
 
@@ -250,6 +274,325 @@ const char *cfg_addr_format(const cfg_addr *a, char *buf, size_t size)
 }
 
 /* ------------------------------------------------------------------ */
+/* [dns]: resolver addresses and static routes                        */
+
+/* Parses one resolver address: "1.2.3.4", "1.2.3.4:53", "::1", "[::1]" or
+ * "[::1]:5353". The port defaults to 53. 0 ok, -1 with *why set. */
+static int cfg_server_parse(const char *s, cfg_addr *out, const char **why)
+{
+    const char *colon = strchr(s, ':');
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close && close[1] == '\0') {
+            /* "[ip6]" without a port */
+            char tmp[64];
+            size_t n = (size_t)(close - s - 1);
+            if (n == 0 || n >= sizeof tmp - 8) {
+                *why = "missing or overlong address";
+                return -1;
+            }
+            snprintf(tmp, sizeof tmp, "[%.*s]:53", (int)n, s + 1);
+            return cfg_addr_parse(tmp, out, why);
+        }
+        return cfg_addr_parse(s, out, why);
+    }
+    if (colon && strchr(colon + 1, ':')) {
+        /* A bare IPv6 address (two colons or more): no port possible. */
+        char tmp[64];
+        if (strlen(s) >= sizeof tmp - 8) {
+            *why = "missing or overlong address";
+            return -1;
+        }
+        snprintf(tmp, sizeof tmp, "[%s]:53", s);
+        return cfg_addr_parse(tmp, out, why);
+    }
+    if (!colon) {
+        char tmp[64];
+        if (strlen(s) >= sizeof tmp - 4) {
+            *why = "missing or overlong address";
+            return -1;
+        }
+        snprintf(tmp, sizeof tmp, "%s:53", s);
+        return cfg_addr_parse(tmp, out, why);
+    }
+    return cfg_addr_parse(s, out, why);
+}
+
+/* "[dns] server": numeric resolver addresses, comma or blank separated; an
+ * empty value means the system's resolver configuration. */
+static int cfg_parse_servers(const char *s, cfg_value *v, char *why, size_t whysz)
+{
+    cfg_addr *addrs = NULL;
+    size_t count = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ',' || cfg_is_blank(*p))
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, ", \t");
+        char item[96], q[80];
+        if (count == CFG_MAX_DNS_SERVERS) {
+            snprintf(why, whysz, "more than %d servers", CFG_MAX_DNS_SERVERS);
+            free(addrs);
+            return -1;
+        }
+        if (len >= sizeof item) {
+            snprintf(why, whysz, "server address too long");
+            free(addrs);
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (!addrs) {
+            addrs = calloc(CFG_MAX_DNS_SERVERS, sizeof *addrs);
+            if (!addrs)
+                return -2;
+        }
+        const char *reason = NULL;
+        if (cfg_server_parse(item, &addrs[count], &reason) != 0) {
+            snprintf(why, whysz, "bad server '%s': %s", cfg_quote(item, len, q, sizeof q), reason);
+            free(addrs);
+            return -1;
+        }
+        for (size_t j = 0; j < count; j++) {
+            if (addrs[j].family == addrs[count].family && addrs[j].port == addrs[count].port &&
+                strcmp(addrs[j].ip, addrs[count].ip) == 0) {
+                snprintf(why, whysz, "server '%s' listed twice", cfg_quote(item, len, q, sizeof q));
+                free(addrs);
+                return -1;
+            }
+        }
+        count++;
+        p += len;
+    }
+    v->addrs = addrs;
+    v->n_addrs = count;
+    return 0;
+}
+
+/* A DNS name as used in JIDs and uniforms after IDNA (RFC 1035 §2.3.4:
+ * labels of 1..63 bytes, 253 bytes in all; letters, digits, '-'). */
+static int cfg_dns_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 253)
+        return 0;
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return 0;
+            label = 0;
+            continue;
+        }
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-';
+        if (!ok || (ch == '-' && label == 0) || ++label > 63)
+            return 0;
+    }
+    return label > 0 && s[n - 1] != '-';
+}
+
+/* All digits and dots must be an IPv4 address (no top-level domain is
+ * numeric), so "1.2.3.999" is refused rather than looked up in the DNS. */
+static int cfg_numeric_ok(const char *s, size_t n)
+{
+    char ip[16];
+    struct in_addr a;
+    if (strspn(s, "0123456789.") < n)
+        return 1;
+    if (n >= sizeof ip)
+        return 0;
+    memcpy(ip, s, n);
+    ip[n] = '\0';
+    return inet_pton(AF_INET, ip, &a) == 1;
+}
+
+static void cfg_lower_copy(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (char)(src[i] - 'A' + 'a') : src[i];
+    dst[n] = '\0';
+}
+
+/* One "DOMAIN=HOST[:PORT]" item (blanks around '=' allowed). HOST is a DNS
+ * name, an IPv4 address or a bracketed IPv6 address. 0 ok, -1 with why. */
+static int cfg_static_route_parse(const char *s, size_t n, cfg_static_route *r, char *why,
+                                  size_t whysz)
+{
+    char q[80];
+    const char *eq = memchr(s, '=', n);
+    if (!eq) {
+        snprintf(why, whysz, "bad static route '%s': expected DOMAIN=HOST[:PORT]",
+                 cfg_quote(s, n, q, sizeof q));
+        return -1;
+    }
+    size_t dn = (size_t)(eq - s);
+    while (dn && cfg_is_blank(s[dn - 1]))
+        dn--;
+    const char *h = eq + 1;
+    size_t hn = n - (size_t)(h - s);
+    while (hn && cfg_is_blank(*h))
+        h++, hn--;
+    if (!cfg_dns_name_ok(s, dn)) {
+        snprintf(why, whysz, "bad static route '%s': the domain is not a DNS name",
+                 cfg_quote(s, n, q, sizeof q));
+        return -1;
+    }
+    memset(r, 0, sizeof *r);
+    cfg_lower_copy(r->domain, s, dn);
+
+    /* Split HOST and the optional PORT. */
+    const char *hostp = h, *portp = NULL;
+    size_t hostn = hn, portn = 0;
+    if (hn && h[0] == '[') {
+        const char *close = memchr(h, ']', hn);
+        if (!close) {
+            snprintf(why, whysz, "bad static route '%s': missing ']'", cfg_quote(s, n, q, sizeof q));
+            return -1;
+        }
+        hostp = h + 1;
+        hostn = (size_t)(close - hostp);
+        size_t rest = hn - (size_t)(close + 1 - h);
+        if (rest) {
+            if (close[1] != ':') {
+                snprintf(why, whysz, "bad static route '%s': expected ':PORT' after ']'",
+                         cfg_quote(s, n, q, sizeof q));
+                return -1;
+            }
+            portp = close + 2;
+            portn = rest - 1;
+        }
+        char ip[64];
+        unsigned char bin[sizeof(struct in6_addr)];
+        if (hostn == 0 || hostn >= sizeof ip) {
+            snprintf(why, whysz, "bad static route '%s': bad IPv6 address", cfg_quote(s, n, q, sizeof q));
+            return -1;
+        }
+        memcpy(ip, hostp, hostn);
+        ip[hostn] = '\0';
+        if (inet_pton(AF_INET6, ip, bin) != 1) {
+            snprintf(why, whysz, "bad static route '%s': not a numeric IPv6 address",
+                     cfg_quote(s, n, q, sizeof q));
+            return -1;
+        }
+    } else {
+        const char *colon = memchr(h, ':', hn);
+        if (colon) {
+            hostn = (size_t)(colon - h);
+            portp = colon + 1;
+            portn = hn - hostn - 1;
+            if (memchr(portp, ':', portn)) {
+                snprintf(why, whysz, "bad static route '%s': IPv6 addresses are written in brackets",
+                         cfg_quote(s, n, q, sizeof q));
+                return -1;
+            }
+        }
+        if (!cfg_dns_name_ok(hostp, hostn) || !cfg_numeric_ok(hostp, hostn)) {
+            snprintf(why, whysz, "bad static route '%s': host is not a DNS name or IPv4 address",
+                     cfg_quote(s, n, q, sizeof q));
+            return -1;
+        }
+    }
+    cfg_lower_copy(r->host, hostp, hostn);
+    if (portp) {
+        char port[8];
+        if (portn == 0 || portn >= sizeof port) {
+            snprintf(why, whysz, "bad static route '%s': port must be a number from 1 to 65535",
+                     cfg_quote(s, n, q, sizeof q));
+            return -1;
+        }
+        memcpy(port, portp, portn);
+        port[portn] = '\0';
+        if (cfg_parse_port(port, &r->port) != 0) {
+            snprintf(why, whysz, "bad static route '%s': port must be a number from 1 to 65535",
+                     cfg_quote(s, n, q, sizeof q));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* "[dns] static": comma separated DOMAIN=HOST[:PORT] items; may be empty. */
+static int cfg_parse_static_routes(const char *s, cfg_value *v, char *why, size_t whysz)
+{
+    cfg_static_route *routes = NULL;
+    size_t count = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ',' || cfg_is_blank(*p))
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, ",");
+        while (len && cfg_is_blank(p[len - 1]))
+            len--;
+        if (count == CFG_MAX_STATIC_ROUTES) {
+            snprintf(why, whysz, "more than %d static routes", CFG_MAX_STATIC_ROUTES);
+            free(routes);
+            return -1;
+        }
+        if (!routes) {
+            routes = calloc(CFG_MAX_STATIC_ROUTES, sizeof *routes);
+            if (!routes)
+                return -2;
+        }
+        if (cfg_static_route_parse(p, len, &routes[count], why, whysz) != 0) {
+            free(routes);
+            return -1;
+        }
+        for (size_t j = 0; j < count; j++) {
+            if (strcmp(routes[j].domain, routes[count].domain) == 0) {
+                /* %.64s: the reason must fit the error line; the domain is
+                 * still recognisable */
+                snprintf(why, whysz, "static route for '%.64s' given twice", routes[count].domain);
+                free(routes);
+                return -1;
+            }
+        }
+        count++;
+        p += len;
+    }
+    v->routes = routes;
+    v->n_routes = count;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* [tls] types: paths and yes/no                                      */
+
+static int cfg_parse_path_or_bool(const cfg_key_def *d, const char *s, cfg_value *v, char *why,
+                                  size_t whysz)
+{
+    size_t n = strlen(s);
+    if (d->type == CFG_T_BOOL) {
+        static const char *const yes[] = {"yes", "true", "on", "1"};
+        static const char *const no[] = {"no", "false", "off", "0"};
+        for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+            if (strcasecmp(s, yes[i]) == 0) {
+                v->flag = 1;
+                return 0;
+            }
+            if (strcasecmp(s, no[i]) == 0) {
+                v->flag = 0;
+                return 0;
+            }
+        }
+        snprintf(why, whysz, "expected yes or no");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            snprintf(why, whysz, "control character in value");
+            return -1;
+        }
+    /* An empty path is kept as "", so getters never return NULL. */
+    v->str = cfg_strndup(s, n);
+    return v->str ? 0 : -2;
+}
+
+/* ------------------------------------------------------------------ */
 /* Values                                                             */
 
 /* Parses `s` (NUL-terminated, trimmed) for key d into v.
@@ -257,12 +600,17 @@ const char *cfg_addr_format(const cfg_addr *a, char *buf, size_t size)
 static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, char *why,
                            size_t whysz)
 {
+    if (d->type == CFG_T_PATH || d->type == CFG_T_BOOL)
+        return cfg_parse_path_or_bool(d, s, v, why, whysz);
     size_t n = strlen(s);
-    if (n == 0) {
+    if (n == 0 && d->type != CFG_T_SERVERS && d->type != CFG_T_STATIC_ROUTES) {
         snprintf(why, whysz, "empty value");
         return -1;
     }
     switch (d->type) {
+    case CFG_T_PATH:
+    case CFG_T_BOOL:
+        break; /* parsed above */
     case CFG_T_STR:
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
@@ -321,6 +669,8 @@ static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, ch
         }
         return 0;
     case CFG_T_ADDRS: {
+        if (d->min == 0 && strcmp(s, "none") == 0)
+            return 0; /* no address: the listener is off */
         cfg_addr *addrs = calloc(CFG_MAX_LISTEN, sizeof *addrs);
         if (!addrs)
             return -2;
@@ -375,6 +725,10 @@ static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, ch
         v->n_addrs = count;
         return 0;
     }
+    case CFG_T_SERVERS:
+        return cfg_parse_servers(s, v, why, whysz);
+    case CFG_T_STATIC_ROUTES:
+        return cfg_parse_static_routes(s, v, why, whysz);
     }
     v->str = cfg_strndup(s, n);
     return v->str ? 0 : -2;
@@ -568,6 +922,46 @@ static void cfg_parse_line(cfg *c, cfg_parse_state *st, unsigned lineno, const c
     *v = nv;
 }
 
+/* 0.0.0.0 / :: : binds every address of its family, so it collides with
+ * any other address on the same port (listener.c binds IPv6 v6-only). */
+static int cfg_addr_is_any(const cfg_addr *a)
+{
+    return strcmp(a->ip, "0.0.0.0") == 0 || strcmp(a->ip, "::") == 0;
+}
+
+/* Checks between keys, after the whole file is read; errors point at the
+ * line of the second key involved. */
+static void cfg_validate(cfg *c)
+{
+    int ic = cfg_find_key("tls", 3, "certificate", 11), ik = cfg_find_key("tls", 3, "key", 3);
+    const cfg_value *vc = &c->vals[ic], *vk = &c->vals[ik];
+    int has_c = vc->set && vc->str[0], has_k = vk->set && vk->str[0];
+    if (has_c != has_k) {
+        /* One alone would pair an operator's file with the generated
+         * default of the other. */
+        cfg_add_error(c, has_c ? vc->line : vk->line,
+                      "[tls] certificate and key must be set together (or both left empty)");
+    }
+
+    /* A port given to both PSYC listeners could never be bound twice. */
+    int il = cfg_find_key("psyc", 4, "listen", 6), it = cfg_find_key("psyc", 4, "listen_tls", 10);
+    const cfg_value *vl = c->vals[il].set ? &c->vals[il] : &c->defs[il];
+    const cfg_value *vt = c->vals[it].set ? &c->vals[it] : &c->defs[it];
+    for (size_t i = 0; i < vt->n_addrs; i++) {
+        for (size_t j = 0; j < vl->n_addrs; j++) {
+            const cfg_addr *a = &vt->addrs[i], *b = &vl->addrs[j];
+            if (a->family == b->family && a->port == b->port &&
+                (strcmp(a->ip, b->ip) == 0 || cfg_addr_is_any(a) || cfg_addr_is_any(b))) {
+                char ba[64], bb[64];
+                cfg_add_error(c, c->vals[it].set ? c->vals[it].line : c->vals[il].line,
+                              "[psyc] listen_tls: %s overlaps %s in [psyc] listen",
+                              cfg_addr_format(a, ba, sizeof ba), cfg_addr_format(b, bb, sizeof bb));
+                return;
+            }
+        }
+    }
+}
+
 int cfg_parse_buffer(cfg *c, const char *name, const char *data, size_t len)
 {
     free(c->name);
@@ -589,6 +983,8 @@ int cfg_parse_buffer(cfg *c, const char *name, const char *data, size_t len)
             return -2;
         pos += n + (nl ? 1 : 0);
     }
+    if (!c->oom)
+        cfg_validate(c);
     if (c->oom)
         return -2;
     return c->n_errors ? -1 : 0;
@@ -661,7 +1057,7 @@ static const cfg_value *cfg_lookup(const cfg *c, const char *section, const char
     if (idx < 0)
         return NULL;
     cfg_type have = cfg_schema[idx].type;
-    if (have != type && !(type == CFG_T_STR && have == CFG_T_HOST))
+    if (have != type && !(type == CFG_T_STR && (have == CFG_T_HOST || have == CFG_T_PATH)))
         return NULL;
     return c->vals[idx].set ? &c->vals[idx] : &c->defs[idx];
 }
@@ -701,4 +1097,36 @@ unsigned cfg_line_of(const cfg *c, const char *section, const char *key)
 {
     int idx = cfg_find_key(section, strlen(section), key, strlen(key));
     return idx >= 0 && c->vals[idx].set ? c->vals[idx].line : 0;
+}
+
+/* Getters for the [dns] types. They look the key up themselves rather than
+ * through cfg_lookup, whose type check knows only the older types. */
+static const cfg_value *cfg_lookup_type(const cfg *c, const char *section, const char *key,
+                                        cfg_type type)
+{
+    int idx = cfg_find_key(section, strlen(section), key, strlen(key));
+    if (idx < 0 || cfg_schema[idx].type != type)
+        return NULL;
+    return c->vals[idx].set ? &c->vals[idx] : &c->defs[idx];
+}
+
+size_t cfg_get_servers(const cfg *c, const char *section, const char *key, const cfg_addr **out)
+{
+    const cfg_value *v = cfg_lookup_type(c, section, key, CFG_T_SERVERS);
+    *out = v ? v->addrs : NULL;
+    return v ? v->n_addrs : 0;
+}
+
+size_t cfg_get_static_routes(const cfg *c, const char *section, const char *key,
+                             const cfg_static_route **out)
+{
+    const cfg_value *v = cfg_lookup_type(c, section, key, CFG_T_STATIC_ROUTES);
+    *out = v ? v->routes : NULL;
+    return v ? v->n_routes : 0;
+}
+
+int cfg_get_bool(const cfg *c, const char *section, const char *key)
+{
+    const cfg_value *v = cfg_lookup(c, section, key, CFG_T_BOOL);
+    return v ? v->flag : 0;
 }

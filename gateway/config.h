@@ -12,7 +12,9 @@
  * Known keys (defaults in the schema in config.c, documented in
  * etc/psycgate.conf):
  *   [gateway] host, state_dir, log_level
- *   [psyc]    listen, idle_timeout, max_packet
+ *   [psyc]    listen, listen_tls, idle_timeout, max_packet
+ *   [dns]     server, static, timeout_ms, tries
+ *   [tls]     certificate, key, ca_file, generate_self_signed
  *
  * Getters return the configured value or the documented default, so callers
  * never see "unset".
@@ -43,6 +45,16 @@ typedef struct cfg cfg;
 #define CFG_MAX_ERRORS 100     /* further errors are counted, not stored */
 #define CFG_MAX_LISTEN 32      /* addresses per listen key */
 #define CFG_MAX_FILE ((size_t)1 << 20)
+#define CFG_MAX_DNS_SERVERS 8      /* [dns] server */
+#define CFG_MAX_STATIC_ROUTES 64   /* [dns] static */
+
+/* One "[dns] static" route, DOMAIN=HOST[:PORT]: lookups for DOMAIN skip the
+ * DNS (SRV) and go to HOST (gateway/dns.h). */
+typedef struct cfg_static_route {
+    char domain[254]; /* lower case DNS name */
+    char host[254];   /* lower case DNS name, IPv4, or IPv6 without brackets */
+    uint16_t port;    /* 0: the default port of the service looked up */
+} cfg_static_route;
 
 cfg *cfg_new(void);
 void cfg_free(cfg *c);
@@ -65,8 +77,16 @@ size_t cfg_print_errors(const cfg *c, FILE *f);
 const char *cfg_get_str(const cfg *c, const char *section, const char *key);
 uint64_t cfg_get_uint(const cfg *c, const char *section, const char *key);
 log_level cfg_get_log_level(const cfg *c, const char *section, const char *key);
+/* A yes/no key: 1 or 0. */
+int cfg_get_bool(const cfg *c, const char *section, const char *key);
 /* Number of addresses; *out points into c (valid until cfg_free). */
 size_t cfg_get_addrs(const cfg *c, const char *section, const char *key, const cfg_addr **out);
+/* [dns] server: resolver addresses (port 53 unless given); 0 = the
+ * system's resolver configuration. *out points into c. */
+size_t cfg_get_servers(const cfg *c, const char *section, const char *key, const cfg_addr **out);
+/* [dns] static: the routes, in file order; *out points into c. */
+size_t cfg_get_static_routes(const cfg *c, const char *section, const char *key,
+                             const cfg_static_route **out);
 /* 1 if the key was set in the file (rather than defaulted). */
 int cfg_is_set(const cfg *c, const char *section, const char *key);
 /* Line where the key was set, 0 if defaulted. */

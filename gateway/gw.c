@@ -82,8 +82,9 @@ static int gw_start_signal(gw *g, int signum)
 
 int gw_start(gw *g)
 {
-    const cfg_addr *addrs = NULL;
+    const cfg_addr *addrs = NULL, *tls_addrs = NULL;
     size_t n = cfg_get_addrs(g->cfg, "psyc", "listen", &addrs);
+    size_t n_tls = cfg_get_addrs(g->cfg, "psyc", "listen_tls", &tls_addrs);
 
     /* Signals first: a SIGTERM during startup still stops us cleanly. */
     int rc = gw_start_signal(g, SIGINT);
@@ -96,14 +97,26 @@ int gw_start(gw *g)
         return rc;
     }
 
-    g->listeners = calloc(n ? n : 1, sizeof *g->listeners);
+    /* Our certificate before any listener: a TLS peer may come first. A
+     * TLS listener without it cannot work, so that is fatal; without one
+     * the gateway runs plaintext only and says so. */
+    if (tls_setup_from_config(g->cfg, &g->tls) != 0) {
+        if (n_tls) {
+            log_error(COMP, NULL, "TLS is not available, so [psyc] listen_tls cannot be served");
+            return -1;
+        }
+        log_warn(COMP, NULL, "TLS is not available: TLS circuits will be refused");
+    }
+
+    g->listeners = calloc(n + n_tls > 0 ? n + n_tls : 1, sizeof *g->listeners);
     if (!g->listeners) {
         log_error(COMP, NULL, "out of memory");
         return UV_ENOMEM;
     }
-    g->n_listeners = n;
-    for (size_t i = 0; i < n; i++) {
-        rc = listener_start(&g->listeners[i], g, &addrs[i]);
+    for (size_t i = 0; i < n + n_tls; i++) {
+        int tls = i >= n;
+        g->n_listeners = i + 1;
+        rc = listener_start(&g->listeners[i], g, tls ? &tls_addrs[i - n] : &addrs[i], tls);
         if (rc < 0)
             return rc;
     }
@@ -130,6 +143,9 @@ void gw_stop(gw *g, const char *why)
 
 void gw_cleanup(gw *g)
 {
+    /* Circuits hold their own reference to the SSL_CTX; all are gone by now. */
+    tls_ctx_free(g->tls);
+    g->tls = NULL;
     free(g->listeners);
     g->listeners = NULL;
     g->n_listeners = 0;

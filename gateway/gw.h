@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "gateway/config.h"
+#include "gateway/tls.h"
 
 typedef struct listener listener;
 typedef struct psyc_circuit psyc_circuit;
@@ -24,6 +25,8 @@ typedef struct gw {
     uint64_t idle_timeout_ms; /* [psyc] idle_timeout * 1000; 0 = none */
     size_t max_packet;        /* [psyc] max_packet */
     char implementation[400]; /* _implementation of our 0.9 greeting */
+
+    tls_ctx *tls;             /* our certificate and trust anchors; NULL: no TLS */
 
     listener *listeners;
     size_t n_listeners;

@@ -19,13 +19,14 @@ static void listener_on_connection(uv_stream_t *server, int status)
     }
     if (l->gw->stopping)
         return;
-    psyc_circuit_accept(l->gw, server);
+    psyc_circuit_accept(l->gw, server, l->tls);
 }
 
-int listener_start(struct listener *l, struct gw *g, const cfg_addr *addr)
+int listener_start(struct listener *l, struct gw *g, const cfg_addr *addr, int tls)
 {
     memset(l, 0, sizeof *l);
     l->gw = g;
+    l->tls = tls;
     l->addr = *addr;
     cfg_addr_format(addr, l->name, sizeof l->name);
 
@@ -53,7 +54,9 @@ int listener_start(struct listener *l, struct gw *g, const cfg_addr *addr)
         log_error(COMP, NULL, "cannot listen on %s: %s", l->name, uv_strerror(rc));
         return rc;
     }
-    log_info(COMP, NULL, "listening on %s (PSYC 0.9 and 1.0)", l->name);
+    log_info(COMP, NULL, "listening on %s (%s)", l->name,
+             tls ? "PSYC over TLS (PSYCS)"
+                 : l->gw->tls ? "PSYC 0.9 and 1.0, TLS autodetected" : "PSYC 0.9 and 1.0");
     return 0;
 }
 

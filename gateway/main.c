@@ -17,6 +17,7 @@
 #include "gateway/config.h"
 #include "gateway/gw.h"
 #include "gateway/log.h"
+#include "gateway/tls.h"
 
 #ifndef PSYCGATE_VERSION
 #define PSYCGATE_VERSION "0.0.0"
@@ -114,6 +115,18 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
+        /* The certificate, key and CA file too: a typo there would only
+         * show when the daemon starts. Nothing is written. */
+        const cfg_addr *tls_addrs = NULL;
+        if (tls_check_config(c, stderr) != 0) {
+            /* Fatal at start only when a TLS listener needs it (gw.c). */
+            if (cfg_get_addrs(c, "psyc", "listen_tls", &tls_addrs) > 0) {
+                fprintf(stderr, "psycgate: the [tls] files are not usable, and [psyc] listen_tls needs them\n");
+                cfg_free(c);
+                return 1;
+            }
+            fprintf(stderr, "psycgate: warning: TLS will be off (the [tls] files are not usable)\n");
+        }
         if (config_path)
             printf("%s: configuration OK\n", config_path);
         else

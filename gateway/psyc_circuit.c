@@ -11,6 +11,12 @@
 /* Reads ask the link for at least this much space. */
 #define CIRCUIT_READ_CHUNK 65536
 
+/* Ciphertext of TLS circuits is read here and fed to the tls_conn at once.
+ * libuv calls alloc and read back to back on the one loop thread
+ * (DESIGN.md §4), so one buffer serves every circuit; plaintext still goes
+ * straight into the link's buffer. */
+static char circuit_tls_rbuf[65536];
+
 static void circuit_set_reason(psyc_circuit *c, log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -33,6 +39,7 @@ static void circuit_handle_closed(uv_handle_t *h)
     gw_circuit_unlink(c->gw, c);
     if (c->link_ready)
         psyc_link_free(&c->link);
+    tls_conn_free(c->tls);
     free(c);
 }
 
@@ -45,8 +52,12 @@ void psyc_circuit_close(psyc_circuit *c, log_level level, const char *reason)
 
     uint64_t ms = uv_now(c->gw->loop) - c->opened_ms;
     log_write(c->close_level, COMP, c->peer.text,
-              "circuit closed: %s (%s, %llu packets, %llu bytes in, %llu bytes out, %llu.%03llu s)",
-              c->reason, c->link_ready ? psyc_link_syntax_name(c->link.syntax) : "unknown",
+              "circuit closed: %s (%s%s, %llu packets, %llu bytes in, %llu bytes out, %llu.%03llu s)",
+              c->reason,
+              c->link_ready && c->link.syntax != PSYC_SYNTAX_UNKNOWN ? psyc_link_syntax_name(c->link.syntax)
+              : c->tls                                               ? "TLS"
+                                                                     : "unknown",
+              c->tls && c->link_ready && c->link.syntax != PSYC_SYNTAX_UNKNOWN ? " over TLS" : "",
               c->link_ready ? (unsigned long long)c->link.packets_in : 0ULL,
               (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
               (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
@@ -73,13 +84,33 @@ static void circuit_on_write(uv_stream_t *stream, int status)
     }
 }
 
-/* Sends whatever the link has rendered. */
-static void circuit_flush(psyc_circuit *c)
+/* Sends whatever the link has rendered; on a TLS circuit through the TLS
+ * session, together with what TLS itself has to say (handshake, alerts,
+ * close_notify when `close_notify` is set). */
+static void circuit_flush_tls(psyc_circuit *c, int close_notify)
 {
     if (c->phase == PSYC_CIRCUIT_CLOSING)
         return;
     psyc_buf out;
     psyc_link_take_output(&c->link, &out);
+    if (c->tls) {
+        int rc = out.len ? tls_conn_write(c->tls, out.data, out.len) : TLS_OK;
+        psyc_buf_reset(&out);
+        if (rc == TLS_ERR_NOMEM) {
+            psyc_buf_free(&out);
+            psyc_circuit_close(c, LOG_LEVEL_ERROR, "out of memory encrypting output");
+            return;
+        }
+        /* TLS_ERR: the session failed; its reason is logged by the caller
+         * and what TLS still has to send (an alert) goes out below. */
+        if (close_notify)
+            tls_conn_close(c->tls);
+        if (tls_conn_take_output(c->tls, &out) != TLS_OK) {
+            psyc_buf_free(&out);
+            psyc_circuit_close(c, LOG_LEVEL_ERROR, "out of memory encrypting output");
+            return;
+        }
+    }
     if (out.len == 0) {
         psyc_buf_free(&out);
         return;
@@ -96,6 +127,11 @@ static void circuit_flush(psyc_circuit *c)
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 4 * (size_t)c->gw->max_packet) {
         psyc_circuit_close(c, LOG_LEVEL_WARN, "peer does not read: output queue over limit");
     }
+}
+
+static void circuit_flush(psyc_circuit *c)
+{
+    circuit_flush_tls(c, 0);
 }
 
 static void circuit_on_timer(uv_timer_t *t);
@@ -121,7 +157,9 @@ static void circuit_begin_close(psyc_circuit *c, log_level level, const char *re
     if (c->phase != PSYC_CIRCUIT_RUNNING)
         return;
     circuit_set_reason(c, level, "%s", reason);
-    circuit_flush(c);
+    /* TLS: the croak, then close_notify, so the peer can tell our close
+     * from a truncation attack (RFC 8446 §6.1). */
+    circuit_flush_tls(c, 1);
     if (c->phase == PSYC_CIRCUIT_CLOSING)
         return;
     c->phase = PSYC_CIRCUIT_LINGER;
@@ -160,11 +198,94 @@ static void circuit_restart_idle(psyc_circuit *c)
 static void circuit_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     psyc_circuit *c = h->data;
+    if (c->tls) {
+        buf->base = circuit_tls_rbuf;
+        buf->len = sizeof circuit_tls_rbuf;
+        return;
+    }
     size_t avail = 0;
     char *p = psyc_link_read_space(&c->link, CIRCUIT_READ_CHUNK, &avail);
     /* NULL/0 makes libuv report UV_ENOBUFS to circuit_on_read. */
     buf->base = p;
     buf->len = p ? avail : 0;
+}
+
+/* One line per TLS session: version, cipher, and who the peer's
+ * certificate says it is (PSYC host authentication, PSYC.md §5 rule 3,
+ * is decided per packet later from tls_conn_peer_matches). */
+static void circuit_tls_established(psyc_circuit *c)
+{
+    char subject[256], why[160];
+    const char *sni = tls_conn_sni(c->tls);
+    tls_conn_peer_subject(c->tls, subject, sizeof subject);
+    if (!tls_conn_peer_has_cert(c->tls)) {
+        log_info(COMP, c->peer.text, "TLS established: %s %s, SNI %s, no peer certificate",
+                 tls_conn_version(c->tls), tls_conn_cipher(c->tls), sni ? sni : "-");
+        return;
+    }
+    log_info(COMP, c->peer.text, "TLS established: %s %s, SNI %s, peer certificate %s (%s%s)",
+             tls_conn_version(c->tls), tls_conn_cipher(c->tls), sni ? sni : "-", subject,
+             tls_conn_peer_verified(c->tls) ? "verified" : "not verified: ",
+             tls_conn_peer_verified(c->tls) ? "" : tls_conn_peer_verify_error(c->tls, why, sizeof why));
+}
+
+/* Ciphertext from the socket: through TLS, then the plaintext into the
+ * link, then whatever both have to answer back out. */
+static void circuit_tls_input(psyc_circuit *c, const char *data, size_t n)
+{
+    int rc = tls_conn_feed(c->tls, data, n);
+    if (rc < 0) {
+        /* The alert TLS queued tells the peer; the log tells us. */
+        circuit_begin_close(c, LOG_LEVEL_WARN, tls_conn_error(c->tls));
+        return;
+    }
+    if (rc == 1)
+        circuit_tls_established(c);
+
+    int verdict = PSYC_LINK_VERDICT_GO_ON;
+    for (;;) {
+        size_t avail = 0, got = 0;
+        char *space = psyc_link_read_space(&c->link, CIRCUIT_READ_CHUNK, &avail);
+        if (!space) {
+            psyc_circuit_close(c, LOG_LEVEL_ERROR, "out of memory buffering input");
+            return;
+        }
+        rc = tls_conn_read(c->tls, space, avail, &got);
+        if (rc == TLS_CLOSED) {
+            circuit_flush(c);
+            circuit_begin_close(c, LOG_LEVEL_INFO, "peer closed the TLS session");
+            return;
+        }
+        if (rc < 0) {
+            circuit_begin_close(c, LOG_LEVEL_WARN, tls_conn_error(c->tls));
+            return;
+        }
+        if (got == 0)
+            break;
+        verdict = psyc_link_received(&c->link, got, uv_now(c->gw->loop));
+        if (verdict != PSYC_LINK_VERDICT_GO_ON)
+            break; /* inside TLS the link never asks for TLS again: it closes */
+    }
+    circuit_flush(c);
+    if (verdict != PSYC_LINK_VERDICT_GO_ON && c->phase == PSYC_CIRCUIT_RUNNING)
+        circuit_begin_close(c, c->link.error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, c->link.reason);
+}
+
+/* The plain listener saw 0x16 (PSYC.md §2.1: TLS autodetected on 4404):
+ * from here on this circuit is TLS, starting with the bytes already read. */
+static void circuit_start_tls(psyc_circuit *c)
+{
+    c->tls = tls_conn_new_server(c->gw->tls);
+    psyc_buf first;
+    psyc_buf_init(&first);
+    if (!c->tls || psyc_link_start_tls(&c->link, &first) != 0) {
+        psyc_buf_free(&first);
+        psyc_circuit_close(c, LOG_LEVEL_ERROR, "out of memory starting TLS");
+        return;
+    }
+    log_debug(COMP, c->peer.text, "TLS ClientHello on a plain port: starting TLS");
+    circuit_tls_input(c, first.data, first.len);
+    psyc_buf_free(&first);
 }
 
 static void circuit_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -199,7 +320,15 @@ static void circuit_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return; /* draining: the verdict is given, input no longer counts */
 
     circuit_restart_idle(c);
+    if (c->tls) {
+        circuit_tls_input(c, buf->base, (size_t)nread);
+        return;
+    }
     int verdict = psyc_link_received(&c->link, (size_t)nread, uv_now(c->gw->loop));
+    if (verdict == PSYC_LINK_VERDICT_TLS) {
+        circuit_start_tls(c);
+        return;
+    }
     circuit_flush(c);
     if (verdict && c->phase == PSYC_CIRCUIT_RUNNING)
         circuit_begin_close(c, c->link.error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, c->link.reason);
@@ -217,10 +346,12 @@ static void circuit_on_link_event(void *ctx, psyc_link *link, psyc_link_event ev
     psyc_circuit *c = ctx;
     switch (ev) {
     case PSYC_LINK_EV_SYNTAX:
-        log_debug(COMP, c->peer.text, "syntax: %s", psyc_link_syntax_name(link->syntax));
+        log_debug(COMP, c->peer.text, "syntax: %s%s", psyc_link_syntax_name(link->syntax),
+                  c->tls ? " (inside TLS)" : "");
         break;
     case PSYC_LINK_EV_GREETING:
-        log_info(COMP, c->peer.text, "circuit established (%s)", psyc_link_syntax_name(link->syntax));
+        log_info(COMP, c->peer.text, "circuit established (%s%s)", psyc_link_syntax_name(link->syntax),
+                 c->tls ? " over TLS" : "");
         break;
     case PSYC_LINK_EV_PING:
         log_debug(COMP, c->peer.text, "ping: %s",
@@ -246,7 +377,7 @@ static void circuit_on_link_event(void *ctx, psyc_link *link, psyc_link_event ev
     }
 }
 
-int psyc_circuit_accept(gw *g, uv_stream_t *server)
+int psyc_circuit_accept(gw *g, uv_stream_t *server, int tls)
 {
     psyc_circuit *c = calloc(1, sizeof *c);
     if (!c)
@@ -285,7 +416,7 @@ int psyc_circuit_accept(gw *g, uv_stream_t *server)
     /* PSYC packets are small and interactive: do not wait for Nagle. */
     uv_tcp_nodelay(&c->tcp, 1);
 
-    log_info(COMP, c->peer.text, "circuit open (accepted on %s)", c->local.text);
+    log_info(COMP, c->peer.text, "circuit open (accepted on %s%s)", c->local.text, tls ? ", TLS" : "");
 
     psyc_link_params params = {
         .host = g->host,
@@ -294,6 +425,8 @@ int psyc_circuit_accept(gw *g, uv_stream_t *server)
         .peer_port = c->peer.port,
         .peer_v6 = c->peer.family == AF_INET6,
         .max_packet = g->max_packet,
+        .tls = tls,
+        .tls_autodetect = g->tls != NULL,
         .on_event = circuit_on_link_event,
         .ctx = c,
     };
@@ -303,6 +436,13 @@ int psyc_circuit_accept(gw *g, uv_stream_t *server)
         return UV_ENOMEM;
     }
     c->link_ready = 1;
+    if (tls) {
+        c->tls = tls_conn_new_server(g->tls);
+        if (!c->tls) {
+            psyc_circuit_close(c, LOG_LEVEL_ERROR, "out of memory starting TLS");
+            return UV_ENOMEM;
+        }
+    }
 
     rc = uv_read_start((uv_stream_t *)&c->tcp, circuit_on_alloc, circuit_on_read);
     if (rc < 0) {

@@ -45,6 +45,8 @@ int psyc_link_init(psyc_link *l, const psyc_link_params *params)
     l->peer_ip = link_strdup(params->peer_ip);
     l->peer_port = params->peer_port;
     l->peer_v6 = params->peer_v6;
+    l->tls = params->tls;
+    l->tls_autodetect = params->tls_autodetect;
     l->on_event = params->on_event;
     l->ctx = params->ctx;
     psyc_limits_default(&l->limits);
@@ -349,7 +351,8 @@ char *psyc_link_read_space(psyc_link *l, size_t want, size_t *avail)
 
 static void link_process(psyc_link *l, uint64_t now_ms)
 {
-    while (l->state != PSYC_LINK_CLOSED && l->in.len > l->in_start) {
+    while (l->state != PSYC_LINK_CLOSED && l->state != PSYC_LINK_TLS_START &&
+           l->in.len > l->in_start) {
         const char *b = l->in.data + l->in_start;
         size_t avail = l->in.len - l->in_start;
 
@@ -363,10 +366,16 @@ static void link_process(psyc_link *l, uint64_t now_ms)
                 link_emit(l, PSYC_LINK_EV_SYNTAX, NULL, 0);
                 continue;
             case PSYC_SYNTAX_TLS:
-                /* PSYC.md §2.1, §5: TLS is autodetected on 4404. Not in this
-                 * build yet: a TLS peer could not read a croak anyway. */
+                /* PSYC.md §2.1, §5: TLS is autodetected on 4404 (a TLS
+                 * record starts with 0x16). No croak in either refusal: a
+                 * TLS peer could not read one. */
                 link_emit(l, PSYC_LINK_EV_SYNTAX, NULL, 0);
-                psyc_link_close(l, 1, "TLS not yet supported");
+                if (l->tls)
+                    psyc_link_close(l, 1, "TLS record inside TLS");
+                else if (!l->tls_autodetect)
+                    psyc_link_close(l, 1, "TLS not available on this circuit");
+                else
+                    l->state = PSYC_LINK_TLS_START; /* the caller takes over the bytes */
                 return;
             default:
                 /* psyced's reaction to anything else (PSYC.md §2.1). */
@@ -403,23 +412,50 @@ static void link_process(psyc_link *l, uint64_t now_ms)
         l->in_start = l->in.len = 0;
 }
 
+static int link_verdict(const psyc_link *l)
+{
+    if (l->state == PSYC_LINK_CLOSED)
+        return PSYC_LINK_VERDICT_CLOSE;
+    if (l->state == PSYC_LINK_TLS_START)
+        return PSYC_LINK_VERDICT_TLS;
+    return PSYC_LINK_VERDICT_GO_ON;
+}
+
+int psyc_link_start_tls(psyc_link *l, psyc_buf *ciphertext)
+{
+    if (l->state != PSYC_LINK_TLS_START)
+        return 0;
+    size_t n = l->in.len - l->in_start;
+    if (psyc_buf_append(ciphertext, l->in.data + l->in_start, n) != 0) {
+        psyc_link_close(l, 1, "out of memory starting TLS");
+        return PSYC_ERR_NOMEM;
+    }
+    /* From here on the link sees the plaintext inside TLS, which begins
+     * with its own '.' or '|' (PSYC.md §2.1: 9404 speaks old syntax). */
+    l->in.len = l->in_start = 0;
+    l->state = PSYC_LINK_DETECT;
+    l->syntax = PSYC_SYNTAX_UNKNOWN;
+    l->tls = 1;
+    return 0;
+}
+
 int psyc_link_received(psyc_link *l, size_t n, uint64_t now_ms)
 {
     if (l->state == PSYC_LINK_CLOSED)
-        return 1;
+        return PSYC_LINK_VERDICT_CLOSE;
     if (n > l->in.cap - l->in.len - (l->in.cap ? 1 : 0)) {
         psyc_link_close(l, 1, "internal error: more bytes committed than reserved");
-        return 1;
+        return PSYC_LINK_VERDICT_CLOSE;
     }
     l->in.len += n;
     link_process(l, now_ms);
-    return l->state == PSYC_LINK_CLOSED;
+    return link_verdict(l);
 }
 
 int psyc_link_feed(psyc_link *l, const void *data, size_t n, uint64_t now_ms)
 {
     if (l->state == PSYC_LINK_CLOSED)
-        return 1;
+        return PSYC_LINK_VERDICT_CLOSE;
     size_t avail = 0;
     char *space = psyc_link_read_space(l, n, &avail);
     if (!space || avail < n) {

@@ -10,8 +10,11 @@
  *
  * What it does in this slice (accepting side):
  *  - detects the syntax from the first byte (PSYC.md §2.1, §5):
- *    '.' PSYC 0.9, '|' PSYC 1.0, 0x16 TLS (not supported yet: closes),
- *    anything else: 0.9 `_error_syntax_initialization` croak and close;
+ *    '.' PSYC 0.9, '|' PSYC 1.0, 0x16 TLS (PSYC_LINK_VERDICT_TLS: the
+ *    caller starts a TLS server session with the bytes from
+ *    psyc_link_start_tls and feeds the plaintext back; the link then detects
+ *    '.' or '|' again, inside TLS), anything else: 0.9
+ *    `_error_syntax_initialization` croak and close;
  *  - waits for the peer's initial empty packet; on 0.9 answers with `.`,
  *    `_notice_circuit_established` and `_status_circuit` (PSYC.md §2.2, §9,
  *    captures 1-circuit-greeting/02..04), on 1.0 with `|` (PSYC.md §2.3
@@ -31,11 +34,19 @@
 
 #define PSYC_LINK_PONG_INTERVAL_MS 120000u
 
+/* What psyc_link_received / psyc_link_feed return. */
+enum {
+    PSYC_LINK_VERDICT_GO_ON = 0,
+    PSYC_LINK_VERDICT_CLOSE = 1, /* CLOSED: write the pending output, then close */
+    PSYC_LINK_VERDICT_TLS = 2,   /* TLS_START: call psyc_link_start_tls */
+};
+
 typedef enum psyc_link_state {
     PSYC_LINK_DETECT = 0, /* nothing received yet */
     PSYC_LINK_GREET,      /* syntax known; waiting for the peer's initial empty packet */
     PSYC_LINK_OPEN,       /* greeted: packets flow */
     PSYC_LINK_CLOSED,     /* verdict given: flush output, then close; input ignored */
+    PSYC_LINK_TLS_START,  /* first byte 0x16: waiting for psyc_link_start_tls */
 } psyc_link_state;
 
 typedef enum psyc_link_event {
@@ -56,6 +67,9 @@ typedef struct psyc_link_params {
     int peer_port;
     int peer_v6;                /* 1 if the peer address is IPv6 */
     size_t max_packet;          /* 0: PSYC_DEFAULT_MAX_PACKET */
+    int tls;                    /* 1: the bytes fed are already TLS plaintext (9404) */
+    int tls_autodetect;         /* 1: the caller can start TLS on a first byte 0x16
+                                   (PSYC.md §2.1); 0: such a circuit is closed */
     psyc_link_event_fn on_event;
     void *ctx;
 } psyc_link_params;
@@ -65,6 +79,8 @@ struct psyc_link {
     psyc_syntax syntax;
     char *host, *implementation, *peer_ip;
     int peer_port, peer_v6;
+    int tls;            /* inside TLS (from the start, or after psyc_link_start_tls) */
+    int tls_autodetect;
     psyc_limits limits;
     psyc_link_event_fn on_event;
     void *ctx;
@@ -92,11 +108,20 @@ void psyc_link_free(psyc_link *l);
 /* Zero-copy input: space for at least `want` bytes (fewer only when memory
  * is short; NULL when none); then psyc_link_received(n) commits n of them. */
 char *psyc_link_read_space(psyc_link *l, size_t want, size_t *avail);
-/* Processes newly received bytes. Returns 0 to go on, 1 when the link is
- * CLOSED: write the pending output, then close (l->reason says why). */
+/* Processes newly received bytes. Returns PSYC_LINK_VERDICT_GO_ON (0),
+ * _CLOSE (1) when the link is CLOSED: write the pending output, then close
+ * (l->reason says why), or _TLS (2) when the peer opened with a TLS record
+ * (only with params.tls_autodetect): call psyc_link_start_tls. */
 int psyc_link_received(psyc_link *l, size_t n, uint64_t now_ms);
 /* Copying convenience for tests: same result as received(). */
 int psyc_link_feed(psyc_link *l, const void *data, size_t n, uint64_t now_ms);
+
+/* After PSYC_LINK_VERDICT_TLS: appends the bytes received so far (the
+ * start of the peer's ClientHello) to *ciphertext for the TLS session and
+ * resets the link to detect the syntax again, this time of the plaintext
+ * inside TLS (a second 0x16 there closes the circuit). 0, or
+ * PSYC_ERR_NOMEM (the link is then CLOSED). */
+int psyc_link_start_tls(psyc_link *l, psyc_buf *ciphertext);
 
 /* Moves the pending output into *out (which must be empty/initialised). */
 void psyc_link_take_output(psyc_link *l, psyc_buf *out);

@@ -86,7 +86,8 @@ static void test_valid_file(void **state)
                        "[ psyc ]   ; header comment\n"
                        "listen = 127.0.0.1:4404, [::1]:4405\t0.0.0.0:9404\n"
                        "idle_timeout = 0\n"
-                       "max_packet = 1024\n";
+                       "max_packet = 1024\n"
+                       "listen_tls = none # 0.0.0.0:9404 above would overlap the default\n";
     cfg *c = cfg_new();
     int rc = cfg_parse_buffer(c, "t.conf", text, strlen(text));
     if (rc != 0)
@@ -367,6 +368,250 @@ static void test_log_level_names(void **state)
     assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out));
 }
 
+static void test_dns_section(void **state)
+{
+    (void)state;
+    /* Defaults: system resolver, no static routes, 2000 ms, 2 tries. */
+    cfg *c = cfg_new();
+    const cfg_addr *a = NULL;
+    const cfg_static_route *r = NULL;
+    assert_int_equal(cfg_get_servers(c, "dns", "server", &a), 0);
+    assert_int_equal(cfg_get_static_routes(c, "dns", "static", &r), 0);
+    assert_int_equal(cfg_get_uint(c, "dns", "timeout_ms"), 2000);
+    assert_int_equal(cfg_get_uint(c, "dns", "tries"), 2);
+    /* Getters of the wrong type answer nothing. */
+    assert_int_equal(cfg_get_servers(c, "psyc", "listen", &a), 0);
+    assert_null(a);
+    assert_int_equal(cfg_get_static_routes(c, "dns", "server", &r), 0);
+    assert_null(r);
+    assert_int_equal(cfg_get_addrs(c, "dns", "server", &a), 0);
+    cfg_free(c);
+
+    /* Empty values are allowed for server and static (and mean "none"). */
+    const char *text = "[dns]\nserver =\nstatic = # nothing\n";
+    c = cfg_new();
+    assert_int_equal(cfg_parse_buffer(c, "t.conf", text, strlen(text)), 0);
+    assert_int_equal(cfg_get_servers(c, "dns", "server", &a), 0);
+    assert_true(cfg_is_set(c, "dns", "server"));
+    cfg_free(c);
+
+    text = "[dns]\n"
+           "server = 127.0.0.1:35353, [::1]:5353 10.0.0.1\t::2 [fe80::1]\n"
+           "static = Example.ORG=xmpp.example.net:5270, b.test = 1.2.3.4:5270,"
+           " v6.test=[2001:db8::1]:4404 , noport.test=[::1], name.test=Host.Test\n"
+           "timeout_ms = 10\n"
+           "tries = 5\n";
+    c = cfg_new();
+    int rc = cfg_parse_buffer(c, "t.conf", text, strlen(text));
+    if (rc != 0)
+        cfg_print_errors(c, stderr);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg_get_servers(c, "dns", "server", &a), 5);
+    char buf[64];
+    assert_string_equal(cfg_addr_format(&a[0], buf, sizeof buf), "127.0.0.1:35353");
+    assert_string_equal(cfg_addr_format(&a[1], buf, sizeof buf), "[::1]:5353");
+    assert_string_equal(cfg_addr_format(&a[2], buf, sizeof buf), "10.0.0.1:53");
+    assert_string_equal(cfg_addr_format(&a[3], buf, sizeof buf), "[::2]:53");
+    assert_string_equal(cfg_addr_format(&a[4], buf, sizeof buf), "[fe80::1]:53");
+    assert_int_equal(cfg_get_static_routes(c, "dns", "static", &r), 5);
+    assert_string_equal(r[0].domain, "example.org");
+    assert_string_equal(r[0].host, "xmpp.example.net");
+    assert_int_equal(r[0].port, 5270);
+    assert_string_equal(r[1].domain, "b.test");
+    assert_string_equal(r[1].host, "1.2.3.4");
+    assert_string_equal(r[2].host, "2001:db8::1");
+    assert_int_equal(r[2].port, 4404);
+    assert_string_equal(r[3].host, "::1");
+    assert_int_equal(r[3].port, 0);
+    assert_string_equal(r[4].host, "host.test");
+    assert_int_equal(r[4].port, 0);
+    assert_int_equal(cfg_get_uint(c, "dns", "timeout_ms"), 10);
+    assert_int_equal(cfg_get_uint(c, "dns", "tries"), 5);
+    cfg_free(c);
+
+    /* The shipped file sets every [dns] key to its default. */
+    c = cfg_new();
+    assert_int_equal(cfg_parse_file(c, SOURCE_DIR "/etc/psycgate.conf"), 0);
+    assert_true(cfg_is_set(c, "dns", "server"));
+    assert_true(cfg_is_set(c, "dns", "static"));
+    assert_true(cfg_is_set(c, "dns", "timeout_ms"));
+    assert_true(cfg_is_set(c, "dns", "tries"));
+    assert_int_equal(cfg_get_servers(c, "dns", "server", &a), 0);
+    assert_int_equal(cfg_get_static_routes(c, "dns", "static", &r), 0);
+    assert_int_equal(cfg_get_uint(c, "dns", "timeout_ms"), 2000);
+    assert_int_equal(cfg_get_uint(c, "dns", "tries"), 2);
+    cfg_free(c);
+}
+
+static void test_dns_errors(void **state)
+{
+    (void)state;
+    expect_one_error("[dns]\nserver = ns.example.org\n", 2, "[dns] server: bad server 'ns.example.org'");
+    expect_one_error("[dns]\nserver = 127.0.0.1:0\n", 2, "port must be");
+    expect_one_error("[dns]\nserver = [::1\n", 2, "missing ']'");
+    expect_one_error("[dns]\nserver = 1.2.3.4, 1.2.3.4:53\n", 2, "listed twice");
+    expect_one_error("[dns]\nserver = 1.1.1.1 1.1.1.2 1.1.1.3 1.1.1.4 1.1.1.5 1.1.1.6 1.1.1.7 "
+                     "1.1.1.8 1.1.1.9\n", 2, "more than 8 servers");
+    expect_one_error("[dns]\nstatic = example.org\n", 2, "expected DOMAIN=HOST[:PORT]");
+    expect_one_error("[dns]\nstatic = =host:1\n", 2, "the domain is not a DNS name");
+    expect_one_error("[dns]\nstatic = a_b.org=host:1\n", 2, "the domain is not a DNS name");
+    expect_one_error("[dns]\nstatic = -a.org=host:1\n", 2, "the domain is not a DNS name");
+    expect_one_error("[dns]\nstatic = a.org=\n", 2, "host is not a DNS name or IPv4");
+    expect_one_error("[dns]\nstatic = a.org=1.2.3.999\n", 2, "host is not a DNS name or IPv4");
+    expect_one_error("[dns]\nstatic = a.org=h..x\n", 2, "host is not a DNS name or IPv4");
+    expect_one_error("[dns]\nstatic = a.org=host:0\n", 2, "port must be");
+    expect_one_error("[dns]\nstatic = a.org=host:70000\n", 2, "port must be");
+    expect_one_error("[dns]\nstatic = a.org=host:\n", 2, "port must be");
+    expect_one_error("[dns]\nstatic = a.org=::1\n", 2, "written in brackets");
+    expect_one_error("[dns]\nstatic = a.org=[::1\n", 2, "missing ']'");
+    expect_one_error("[dns]\nstatic = a.org=[::1]5\n", 2, "expected ':PORT'");
+    expect_one_error("[dns]\nstatic = a.org=[1.2.3.4]\n", 2, "not a numeric IPv6");
+    expect_one_error("[dns]\nstatic = a.org=h:1, A.org=g:2\n", 2, "static route for 'a.org' given twice");
+    expect_one_error("[dns]\ntimeout_ms = 9\n", 2, "between 10 and 30000");
+    expect_one_error("[dns]\ntimeout_ms = 30001\n", 2, "between 10 and 30000");
+    expect_one_error("[dns]\ntries = 0\n", 2, "between 1 and 5");
+    expect_one_error("[dns]\ntries = 6\n", 2, "between 1 and 5");
+    expect_one_error("[dns]\ntries =\n", 2, "empty value");
+    expect_one_error("[dns]\nresolver = 1.2.3.4\n", 2, "unknown key 'resolver' in section [dns]");
+
+    /* A 64-character label is one too many (RFC 1035 §2.3.4). */
+    char text[256];
+    char label[65];
+    memset(label, 'a', 64);
+    label[64] = '\0';
+    snprintf(text, sizeof text, "[dns]\nstatic = x.org=%s.org\n", label);
+    expect_one_error(text, 2, "host is not a DNS name");
+    label[63] = '\0';
+    snprintf(text, sizeof text, "[dns]\nstatic = x.org=%s.org\n", label);
+    cfg *c = cfg_new();
+    assert_int_equal(cfg_parse_buffer(c, "t.conf", text, strlen(text)), 0);
+    cfg_free(c);
+
+    /* At most CFG_MAX_STATIC_ROUTES routes. */
+    char *big = malloc(CFG_MAX_STATIC_ROUTES * 24 + 64);
+    assert_non_null(big);
+    strcpy(big, "[dns]\nstatic =");
+    for (int i = 0; i <= CFG_MAX_STATIC_ROUTES; i++)
+        sprintf(big + strlen(big), " d%d.test=h:%d,", i, i + 1);
+    strcat(big, "\n");
+    expect_one_error(big, 2, "more than 64 static routes");
+    free(big);
+}
+
+/* [tls] and [psyc] listen_tls (gateway/tls_cert.c, PSYC.md §2.1). */
+static void test_tls_section(void **state)
+{
+    (void)state;
+    cfg *c = cfg_new();
+    assert_non_null(c);
+    /* Defaults: TLS on 9404, our pair in the state directory, the system
+     * CA store, a self-signed pair generated on first start. */
+    assert_string_equal(cfg_get_str(c, "tls", "certificate"), "");
+    assert_string_equal(cfg_get_str(c, "tls", "key"), "");
+    assert_string_equal(cfg_get_str(c, "tls", "ca_file"), "");
+    assert_int_equal(cfg_get_bool(c, "tls", "generate_self_signed"), 1);
+    const cfg_addr *a = NULL;
+    assert_int_equal(cfg_get_addrs(c, "psyc", "listen_tls", &a), 1);
+    assert_string_equal(a[0].ip, "127.0.0.1");
+    assert_int_equal(a[0].port, 9404);
+    /* Wrong types answer nothing. */
+    assert_int_equal(cfg_get_bool(c, "tls", "certificate"), 0);
+    assert_int_equal(cfg_get_bool(c, "tls", "nope"), 0);
+    assert_null(cfg_get_str(c, "tls", "generate_self_signed"));
+    cfg_free(c);
+
+    const char *text = "[tls]\n"
+                       "certificate = /etc/psycgate/tls/gw.crt\n"
+                       "key = /etc/psycgate/tls/gw.key  # comment\n"
+                       "ca_file = /etc/ssl/certs/ca-certificates.crt\n"
+                       "generate_self_signed = No\n"
+                       "[psyc]\n"
+                       "listen_tls = [::1]:9404, 127.0.0.1:9405\n";
+    c = cfg_new();
+    int rc = cfg_parse_buffer(c, "t.conf", text, strlen(text));
+    if (rc != 0)
+        cfg_print_errors(c, stderr);
+    assert_int_equal(rc, 0);
+    assert_string_equal(cfg_get_str(c, "tls", "certificate"), "/etc/psycgate/tls/gw.crt");
+    assert_string_equal(cfg_get_str(c, "tls", "key"), "/etc/psycgate/tls/gw.key");
+    assert_string_equal(cfg_get_str(c, "tls", "ca_file"), "/etc/ssl/certs/ca-certificates.crt");
+    assert_int_equal(cfg_get_bool(c, "tls", "generate_self_signed"), 0);
+    assert_int_equal(cfg_get_addrs(c, "psyc", "listen_tls", &a), 2);
+    assert_int_equal(a[0].family, AF_INET6);
+    assert_int_equal(a[1].port, 9405);
+    assert_int_equal(cfg_line_of(c, "tls", "generate_self_signed"), 5);
+    cfg_free(c);
+
+    /* Empty paths are the defaults, written out; `none` turns TLS
+     * listening off; every spelling of yes and no. */
+    static const struct {
+        const char *v;
+        int want;
+    } bools[] = {{"yes", 1}, {"YES", 1}, {"true", 1}, {"on", 1}, {"1", 1},
+                 {"no", 0},  {"False", 0}, {"off", 0}, {"0", 0}};
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        char t[256];
+        snprintf(t, sizeof t,
+                 "[tls]\ncertificate =\nkey =   \nca_file = # system store\ngenerate_self_signed = %s\n"
+                 "[psyc]\nlisten_tls = none\n",
+                 bools[i].v);
+        c = cfg_new();
+        assert_int_equal(cfg_parse_buffer(c, "t.conf", t, strlen(t)), 0);
+        assert_int_equal(cfg_get_bool(c, "tls", "generate_self_signed"), bools[i].want);
+        assert_string_equal(cfg_get_str(c, "tls", "certificate"), "");
+        assert_string_equal(cfg_get_str(c, "tls", "ca_file"), "");
+        assert_true(cfg_is_set(c, "tls", "key"));
+        assert_int_equal(cfg_get_addrs(c, "psyc", "listen_tls", &a), 0);
+        cfg_free(c);
+    }
+
+    /* The shipped file documents the [tls] defaults by setting them. */
+    c = cfg_new();
+    assert_int_equal(cfg_parse_file(c, SOURCE_DIR "/etc/psycgate.conf"), 0);
+    assert_true(cfg_is_set(c, "psyc", "listen_tls"));
+    assert_true(cfg_is_set(c, "tls", "certificate"));
+    assert_true(cfg_is_set(c, "tls", "key"));
+    assert_true(cfg_is_set(c, "tls", "ca_file"));
+    assert_true(cfg_is_set(c, "tls", "generate_self_signed"));
+    assert_string_equal(cfg_get_str(c, "tls", "certificate"), "");
+    assert_string_equal(cfg_get_str(c, "tls", "key"), "");
+    assert_string_equal(cfg_get_str(c, "tls", "ca_file"), "");
+    assert_int_equal(cfg_get_bool(c, "tls", "generate_self_signed"), 1);
+    assert_int_equal(cfg_get_addrs(c, "psyc", "listen_tls", &a), 1);
+    assert_int_equal(a[0].port, 9404);
+    cfg_free(c);
+}
+
+static void test_tls_errors(void **state)
+{
+    (void)state;
+    expect_one_error("[tls]\ngenerate_self_signed = maybe\n", 2, "[tls] generate_self_signed: expected yes or no");
+    expect_one_error("[tls]\ngenerate_self_signed =\n", 2, "expected yes or no");
+    expect_one_error("[tls]\nca_file = a\001b\n", 2, "control character");
+    expect_one_error("[tls]\nkeyfile = x\n", 2, "unknown key 'keyfile' in section [tls]");
+    expect_one_error("[tls]\nca_file = a\nca_file = b\n", 3, "duplicate key 'ca_file'");
+    /* One of the pair alone would be matched with the generated default
+     * of the other. */
+    expect_one_error("[tls]\n\ncertificate = /x.crt\n", 3, "certificate and key must be set together");
+    expect_one_error("[tls]\nkey = /x.key\ncertificate =\n", 2, "certificate and key must be set together");
+    /* Listeners that could never both be bound. */
+    expect_one_error("[psyc]\nlisten = 127.0.0.1:4404\nlisten_tls = 127.0.0.1:4404\n", 3,
+                     "listen_tls: 127.0.0.1:4404 overlaps 127.0.0.1:4404");
+    expect_one_error("[psyc]\nlisten = 0.0.0.0:9000\nlisten_tls = 127.0.0.1:9000\n", 3, "overlaps 0.0.0.0:9000");
+    expect_one_error("[psyc]\nlisten_tls = [::]:9000\nlisten = [::1]:9000\n", 2, "overlaps [::1]:9000");
+    /* Against the default listen_tls, reported where listen is set. */
+    expect_one_error("[psyc]\n\nlisten = 127.0.0.1:9404\n", 3, "listen_tls: 127.0.0.1:9404 overlaps");
+    /* Different families or ports do not collide. */
+    cfg *c = cfg_new();
+    const char *ok = "[psyc]\nlisten = 0.0.0.0:9000, [::]:9001\nlisten_tls = [::1]:9000, 127.0.0.1:9001\n";
+    assert_int_equal(cfg_parse_buffer(c, "t.conf", ok, strlen(ok)), 0);
+    cfg_free(c);
+    /* `none` only alone, and only where listening may be off. */
+    expect_one_error("[psyc]\nlisten_tls = none, 127.0.0.1:9405\n", 2, "bad address 'none'");
+    expect_one_error("[psyc]\nlisten = none\n", 2, "bad address 'none'");
+    expect_one_error("[psyc]\nlisten_tls =\n", 2, "empty value");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +621,8 @@ int main(void)
         cmocka_unit_test(test_error_values),     cmocka_unit_test(test_error_many),
         cmocka_unit_test(test_error_file),       cmocka_unit_test(test_addr_parse),
         cmocka_unit_test(test_log_level_names),
+        cmocka_unit_test(test_dns_section),      cmocka_unit_test(test_dns_errors),
+        cmocka_unit_test(test_tls_section),      cmocka_unit_test(test_tls_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
