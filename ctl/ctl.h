@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 int ctl_psyc(int argc, char **argv);
+int ctl_jid(int argc, char **argv);
+int ctl_xml(int argc, char **argv);
 
 /* Reads a whole file; NULL and a message on stderr on failure. */
 char *ctl_read_file(const char *path, size_t *len);

@@ -14,7 +14,14 @@ static void usage(FILE *f)
           "  psyc dump [--syntax 0.9|1.0] [--routing-only] FILE\n"
           "                           one line per parse event\n"
           "  psyc bench [-n N] [--routing-only] FILE\n"
-          "                           parse FILE N times; ns/packet and MB/s\n",
+          "                           parse FILE N times; ns/packet and MB/s\n"
+          "  jid normalize JID        print the normalised JID (RFC 6122)\n"
+          "  jid escape|unescape LOCALPART\n"
+          "                           XEP-0106 JID escaping of a localpart\n"
+          "  xml check FILE...        parse XMPP streams: one line per stanza, or the stream error\n"
+          "  xml bench [-n RUNS] [-c CHUNK] FILE\n"
+          "                           stanza trees vs bare libxml2 SAX vs libstrophe; serializers\n"
+          "  xml gen N [SEED]         write a generated stream of N stanzas to stdout\n",
           f);
 }
 
@@ -60,6 +67,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "psyc") == 0)
         return ctl_psyc(argc - 2, argv + 2);
+    if (strcmp(argv[1], "xml") == 0)
+        return ctl_xml(argc - 2, argv + 2);
+    if (strcmp(argv[1], "jid") == 0)
+        return ctl_jid(argc - 2, argv + 2);
     fprintf(stderr, "psycgatectl: unknown command group '%s'\n", argv[1]);
     usage(stderr);
     return 2;
