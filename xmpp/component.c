@@ -80,9 +80,8 @@ static void fail(comp_stream *c, xml_cond cond, const char *fmt, ...)
     char text[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    s2s_log_stream_error(&c->b, cond, text, sizeof text, fmt, ap);
     va_end(ap);
-    s2s_log(&c->b, "stream error <%s/>: %s", xml_cond_name(cond), text);
     if (c->state != COMP_CLOSING)
         s2s_write_error_close(&c->b, cond, NULL);
     finish(c, cond, 0, 0, text);

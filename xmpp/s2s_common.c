@@ -130,6 +130,12 @@ void s2s_log(s2s_base *b, const char *fmt, ...)
     s2s_push(b, &a);
 }
 
+void s2s_log_stream_error(s2s_base *b, xml_cond cond, char *text, size_t size, const char *fmt, va_list ap)
+{
+    vsnprintf(text, size, fmt, ap);
+    s2s_log(b, "stream error <%s/>: %s", xml_cond_name(cond), text);
+}
+
 void s2s_push_close(s2s_base *b, xml_cond cond, int remote, int clean, const char *reason)
 {
     s2s_action a = {.kind = S2S_ACT_CLOSE, .cond = cond, .cond_remote = remote, .clean = clean,

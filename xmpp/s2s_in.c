@@ -173,9 +173,8 @@ static void fail(s2s_in *sm, xml_cond cond, const char *fmt, ...)
     char text[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    s2s_log_stream_error(&sm->b, cond, text, sizeof text, fmt, ap);
     va_end(ap);
-    s2s_log(&sm->b, "stream error <%s/>: %s", xml_cond_name(cond), text);
     if (sm->state != S2S_IN_TLS) {
         if (sm->state != S2S_IN_CLOSING) {
             write_header(sm);

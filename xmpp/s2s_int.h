@@ -55,6 +55,9 @@ int s2s_pop(s2s_base *b, s2s_action *out);
 __attribute__((format(printf, 2, 3)))
 #endif
 void s2s_log(s2s_base *b, const char *fmt, ...);
+/* The common start of every machine's fail(): formats the reason into
+ * text[size] and logs "stream error <cond/>: reason" (RFC 6120 §4.9). */
+void s2s_log_stream_error(s2s_base *b, xml_cond cond, char *text, size_t size, const char *fmt, va_list ap);
 void s2s_push_close(s2s_base *b, xml_cond cond, int remote, int clean, const char *reason);
 void s2s_push_auth(s2s_base *b, const char *from, const char *to, s2s_auth_method m);
 void s2s_push_bounce(s2s_base *b, xml_node *stanza, const char *stanza_error);

@@ -185,9 +185,8 @@ static void fail(s2s_out *sm, xml_cond cond, const char *fmt, ...)
     char text[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    s2s_log_stream_error(&sm->b, cond, text, sizeof text, fmt, ap);
     va_end(ap);
-    s2s_log(&sm->b, "stream error <%s/>: %s", xml_cond_name(cond), text);
     if (sm->state != S2S_OUT_TLS && sm->state != S2S_OUT_CLOSING)
         s2s_write_error_close(&sm->b, cond, NULL);
     finish(sm, cond, 0, 0, text);
