@@ -27,37 +27,12 @@ import sys
 import tempfile
 import time
 
-TIMEOUT = 5.0  # per socket operation
+from gwtest import TIMEOUT, Fail, check, free_port, read, wait_for
+
 HOST = "gw.test"
 
 CROAK_INIT = (b"\n_error_syntax_initialization\n"
               b"The old protocol begins with a dot on a line by itself.\n.\n")
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(pred, what, limit=10.0):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise Fail("timed out waiting for " + what)
 
 
 def connect(port):
@@ -268,11 +243,6 @@ def test_idle(binary, tmp):
             proc.kill()
             proc.wait(timeout=10)
     print("ok - idle_timeout = 1: silent circuit closed after %.1f s, reason logged" % took)
-
-
-def read(path):
-    with open(path, "r", errors="replace") as f:
-        return f.read()
 
 
 def main():

@@ -37,39 +37,9 @@ import tempfile
 import time
 import warnings
 
-TIMEOUT = 5.0  # per socket operation
+from gwtest import TIMEOUT, Fail, check, free_port, read, wait_for
+
 HOST = "gw.test"
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def read(path):
-    with open(path, "r", errors="replace") as f:
-        return f.read()
-
-
-def wait_for(pred, what, limit=10.0):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise Fail("timed out waiting for " + what)
 
 
 def recv_until(sock, pred, what):
