@@ -25,6 +25,9 @@ typedef enum cfg_type {
     CFG_T_STATIC_ROUTES, /* DOMAIN=HOST[:PORT], comma separated; may be empty */
     CFG_T_PATH,      /* file name without control characters; may be empty */
     CFG_T_BOOL,      /* yes | no (also true/false, on/off, 1/0) */
+    CFG_T_DOMAINS,   /* DNS names, comma or blank separated; may be empty */
+    CFG_T_IP,        /* one numeric IPv4 or IPv6 address, no brackets */
+    CFG_T_SECRET,    /* text without control characters; may be empty */
 } cfg_type;
 
 typedef struct cfg_key_def {
@@ -59,6 +62,13 @@ static const cfg_key_def cfg_schema[] = {
     {"tls", "key", CFG_T_PATH, "", 0, 0},
     {"tls", "ca_file", CFG_T_PATH, "", 0, 0},
     {"tls", "generate_self_signed", CFG_T_BOOL, "yes", 0, 0},
+    /* [component]: XEP-0114 links to the local XMPP server, one per
+     * domain, all to the same host:port with the same secret. No domain:
+     * no component face. */
+    {"component", "domain", CFG_T_DOMAINS, "", 0, 0},
+    {"component", "host", CFG_T_IP, "127.0.0.1", 0, 0},
+    {"component", "port", CFG_T_UINT, "5347", 1, 65535},
+    {"component", "secret", CFG_T_SECRET, "", 0, 0},
 };
 
 #define CFG_N_KEYS (sizeof cfg_schema / sizeof cfg_schema[0])
@@ -75,6 +85,8 @@ typedef struct cfg_value {
     size_t n_addrs;
     cfg_static_route *routes;
     size_t n_routes;
+    char **names;    /* CFG_T_DOMAINS: lower case, NULL-terminated */
+    size_t n_names;
 } cfg_value;
 
 struct cfg {
@@ -104,6 +116,9 @@ static void cfg_value_clear(cfg_value *v)
     free(v->str);
     free(v->addrs);
     free(v->routes);
+    for (size_t i = 0; i < v->n_names; i++)
+        free(v->names[i]);
+    free(v->names);
     memset(v, 0, sizeof *v);
 }
 
@@ -560,6 +575,80 @@ static int cfg_parse_static_routes(const char *s, cfg_value *v, char *why, size_
 }
 
 /* ------------------------------------------------------------------ */
+/* [component]: domains and the server's address                      */
+
+#define CFG_MAX_DOMAINS 64
+
+/* "[component] domain": DNS names, comma or blank separated, lower-cased,
+ * each once; empty means no component link. */
+static int cfg_parse_domains(const char *s, cfg_value *v, char *why, size_t whysz)
+{
+    char **names = NULL;
+    size_t count = 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ',' || cfg_is_blank(*p))
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, ", \t");
+        char q[80];
+        if (count == CFG_MAX_DOMAINS) {
+            snprintf(why, whysz, "more than %d domains", CFG_MAX_DOMAINS);
+            goto fail;
+        }
+        if (!cfg_dns_name_ok(p, len)) {
+            snprintf(why, whysz, "'%s' is not a DNS name", cfg_quote(p, len, q, sizeof q));
+            goto fail;
+        }
+        if (!names) {
+            names = calloc(CFG_MAX_DOMAINS + 1, sizeof *names);
+            if (!names)
+                return -2;
+        }
+        names[count] = malloc(len + 1);
+        if (!names[count]) {
+            for (size_t j = 0; j < count; j++)
+                free(names[j]);
+            free(names);
+            return -2;
+        }
+        cfg_lower_copy(names[count], p, len);
+        for (size_t j = 0; j < count; j++) {
+            if (strcmp(names[j], names[count]) == 0) {
+                snprintf(why, whysz, "domain '%.64s' listed twice", names[count]);
+                count++;
+                goto fail;
+            }
+        }
+        count++;
+        p += len;
+    }
+    v->names = names;
+    v->n_names = count;
+    return 0;
+fail:
+    for (size_t j = 0; j < count; j++)
+        free(names[j]);
+    free(names);
+    return -1;
+}
+
+/* "[component] host": numeric only, so connecting needs no DNS (the XMPP
+ * server is local, XEP-0114 §2). */
+static int cfg_parse_ip(const char *s, cfg_value *v, char *why, size_t whysz)
+{
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (strlen(s) >= sizeof(((cfg_addr *)0)->ip) ||
+        (inet_pton(AF_INET, s, bin) != 1 && inet_pton(AF_INET6, s, bin) != 1)) {
+        snprintf(why, whysz, "expected a numeric IPv4 or IPv6 address (no brackets, no host name)");
+        return -1;
+    }
+    v->str = cfg_strndup(s, strlen(s));
+    return v->str ? 0 : -2;
+}
+
+/* ------------------------------------------------------------------ */
 /* [tls] types: paths and yes/no                                      */
 
 static int cfg_parse_path_or_bool(const cfg_key_def *d, const char *s, cfg_value *v, char *why,
@@ -600,8 +689,10 @@ static int cfg_parse_path_or_bool(const cfg_key_def *d, const char *s, cfg_value
 static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, char *why,
                            size_t whysz)
 {
-    if (d->type == CFG_T_PATH || d->type == CFG_T_BOOL)
+    if (d->type == CFG_T_PATH || d->type == CFG_T_BOOL || d->type == CFG_T_SECRET)
         return cfg_parse_path_or_bool(d, s, v, why, whysz);
+    if (d->type == CFG_T_DOMAINS)
+        return cfg_parse_domains(s, v, why, whysz);
     size_t n = strlen(s);
     if (n == 0 && d->type != CFG_T_SERVERS && d->type != CFG_T_STATIC_ROUTES) {
         snprintf(why, whysz, "empty value");
@@ -610,7 +701,11 @@ static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, ch
     switch (d->type) {
     case CFG_T_PATH:
     case CFG_T_BOOL:
+    case CFG_T_SECRET:
+    case CFG_T_DOMAINS:
         break; /* parsed above */
+    case CFG_T_IP:
+        return cfg_parse_ip(s, v, why, whysz);
     case CFG_T_STR:
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
@@ -960,6 +1055,13 @@ static void cfg_validate(cfg *c)
             }
         }
     }
+
+    /* XEP-0114 §3: the handshake needs the shared secret; without one every
+     * link would be refused by the server. */
+    int idom = cfg_find_key("component", 9, "domain", 6), isec = cfg_find_key("component", 9, "secret", 6);
+    const cfg_value *vd = &c->vals[idom], *vs = &c->vals[isec];
+    if (vd->set && vd->n_names > 0 && !(vs->set && vs->str[0]))
+        cfg_add_error(c, vd->line, "[component] domain needs [component] secret");
 }
 
 int cfg_parse_buffer(cfg *c, const char *name, const char *data, size_t len)
@@ -1057,7 +1159,8 @@ static const cfg_value *cfg_lookup(const cfg *c, const char *section, const char
     if (idx < 0)
         return NULL;
     cfg_type have = cfg_schema[idx].type;
-    if (have != type && !(type == CFG_T_STR && (have == CFG_T_HOST || have == CFG_T_PATH)))
+    if (have != type && !(type == CFG_T_STR && (have == CFG_T_HOST || have == CFG_T_PATH ||
+                                                have == CFG_T_IP || have == CFG_T_SECRET)))
         return NULL;
     return c->vals[idx].set ? &c->vals[idx] : &c->defs[idx];
 }
@@ -1129,4 +1232,12 @@ int cfg_get_bool(const cfg *c, const char *section, const char *key)
 {
     const cfg_value *v = cfg_lookup(c, section, key, CFG_T_BOOL);
     return v ? v->flag : 0;
+}
+
+size_t cfg_get_domains(const cfg *c, const char *section, const char *key, const char *const **out)
+{
+    const cfg_value *v = cfg_lookup_type(c, section, key, CFG_T_DOMAINS);
+    static const char *const none[] = {NULL};
+    *out = v && v->names ? (const char *const *)v->names : none;
+    return v ? v->n_names : 0;
 }

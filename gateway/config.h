@@ -15,6 +15,7 @@
  *   [psyc]    listen, listen_tls, idle_timeout, max_packet
  *   [dns]     server, static, timeout_ms, tries
  *   [tls]     certificate, key, ca_file, generate_self_signed
+ *   [component] domain, host, port, secret
  *
  * Getters return the configured value or the documented default, so callers
  * never see "unset".
@@ -87,6 +88,9 @@ size_t cfg_get_servers(const cfg *c, const char *section, const char *key, const
 /* [dns] static: the routes, in file order; *out points into c. */
 size_t cfg_get_static_routes(const cfg *c, const char *section, const char *key,
                              const cfg_static_route **out);
+/* [component] domain: the domains (lower case), *out NULL-terminated and
+ * pointing into c; 0 when none is configured. */
+size_t cfg_get_domains(const cfg *c, const char *section, const char *key, const char *const **out);
 /* 1 if the key was set in the file (rather than defaulted). */
 int cfg_is_set(const cfg *c, const char *section, const char *key);
 /* Line where the key was set, 0 if defaulted. */

@@ -7,9 +7,11 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "gateway/component_link.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/psyc_circuit.h"
+#include "routing/routing.h"
 
 #ifndef PSYCGATE_VERSION
 #define PSYCGATE_VERSION "0.0.0"
@@ -80,6 +82,59 @@ static int gw_start_signal(gw *g, int signum)
     return uv_signal_start(s, gw_on_signal, signum);
 }
 
+/* The core boundary for the component face (issue 5): every stanza the
+ * server routes to one of our domains goes to routing/; what it answers
+ * goes back on the same link. */
+static void gw_on_component_stanza(component_link *l, xml_node *stanza, void *ud)
+{
+    (void)ud;
+    xml_node *reply = routing_echo(stanza, l->domain);
+    if (reply) {
+        log_info("comp", l->peer, "component %s: echo answers %s", l->domain,
+                 xml_attr_get(reply, "to"));
+        component_link_send(l, reply);
+    } else {
+        log_debug("comp", l->peer, "component %s: no route for <%s/> from %s to %s", l->domain,
+                  stanza->name, xml_attr_get(stanza, "from") ? xml_attr_get(stanza, "from") : "-",
+                  xml_attr_get(stanza, "to") ? xml_attr_get(stanza, "to") : "-");
+    }
+    xml_node_free(stanza);
+}
+
+/* One XEP-0114 link per [component] domain, all to the same server. */
+static int gw_start_components(gw *g)
+{
+    const char *const *domains = NULL;
+    size_t n = cfg_get_domains(g->cfg, "component", "domain", &domains);
+    if (n == 0)
+        return 0;
+    g->components = calloc(n, sizeof *g->components);
+    if (!g->components) {
+        log_error(COMP, NULL, "out of memory");
+        return UV_ENOMEM;
+    }
+    const char *host = cfg_get_str(g->cfg, "component", "host");
+    uint16_t port = (uint16_t)cfg_get_uint(g->cfg, "component", "port");
+    const char *secret = cfg_get_str(g->cfg, "component", "secret");
+    for (size_t i = 0; i < n; i++) {
+        int rc = component_link_init(&g->components[i], g->loop, domains[i], host, port, secret,
+                                     gw_on_component_stanza, g);
+        if (rc < 0) {
+            log_error(COMP, NULL, "component %s: cannot set up the link: %s", domains[i],
+                      uv_strerror(rc));
+            return rc;
+        }
+        g->n_components = i + 1;
+        rc = component_link_start(&g->components[i]);
+        if (rc < 0) {
+            log_error(COMP, NULL, "component %s: cannot start the link: %s", domains[i],
+                      uv_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int gw_start(gw *g)
 {
     const cfg_addr *addrs = NULL, *tls_addrs = NULL;
@@ -120,7 +175,7 @@ int gw_start(gw *g)
         if (rc < 0)
             return rc;
     }
-    return 0;
+    return gw_start_components(g);
 }
 
 void gw_stop(gw *g, const char *why)
@@ -128,14 +183,16 @@ void gw_stop(gw *g, const char *why)
     if (g->stopping)
         return;
     g->stopping = 1;
-    log_info(COMP, NULL, "stopping (%s): closing %zu listeners and %zu circuits", why,
-             g->n_listeners, g->n_circuits);
+    log_info(COMP, NULL, "stopping (%s): closing %zu listeners, %zu circuits and %zu component links",
+             why, g->n_listeners, g->n_circuits, g->n_components);
     for (size_t i = 0; i < g->n_listeners; i++)
         listener_close(&g->listeners[i]);
     /* psyc_circuit_close unlinks only in its close callback, so walking the
      * list while closing is safe. */
     for (psyc_circuit *c = g->circuits; c; c = c->next)
         psyc_circuit_close(c, LOG_LEVEL_INFO, "gateway shutting down");
+    for (size_t i = 0; i < g->n_components; i++)
+        component_link_stop(&g->components[i], "gateway shutting down");
     for (int i = 0; i < g->n_signals; i++)
         uv_close((uv_handle_t *)&g->signals[i], NULL);
     g->n_signals = 0;
@@ -149,6 +206,11 @@ void gw_cleanup(gw *g)
     free(g->listeners);
     g->listeners = NULL;
     g->n_listeners = 0;
+    for (size_t i = 0; i < g->n_components; i++)
+        component_link_cleanup(&g->components[i]);
+    free(g->components);
+    g->components = NULL;
+    g->n_components = 0;
 }
 
 static void gw_close_stray(uv_handle_t *h, void *arg)

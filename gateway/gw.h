@@ -15,6 +15,7 @@
 
 typedef struct listener listener;
 typedef struct psyc_circuit psyc_circuit;
+typedef struct component_link component_link;
 
 typedef struct gw {
     uv_loop_t *loop;
@@ -34,6 +35,9 @@ typedef struct gw {
     psyc_circuit *circuits;   /* doubly linked, owned */
     size_t n_circuits;
     uint64_t circuits_total;
+
+    component_link *components; /* one XEP-0114 link per [component] domain */
+    size_t n_components;        /* initialised entries of components[] */
 
     uv_signal_t signals[3];   /* SIGINT, SIGTERM, SIGHUP */
     int n_signals;            /* initialised handles in signals[] */

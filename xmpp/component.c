@@ -31,6 +31,7 @@ struct comp_stream {
     xml_node **queue; /* stanzas sent before the handshake completed */
     size_t nq, qcap;
     int in_feed;
+    int no_id; /* the header had no id: only a stream error may follow */
     uint64_t now, hs_deadline, close_deadline;
 };
 
@@ -116,7 +117,11 @@ static void on_open(void *ud, const xml_stream_header *h)
     /* XEP-0114 §3: the handshake is over the id; without one there is no
      * way to authenticate. */
     if (!h->id || !*h->id) {
-        fail(c, XML_COND_INVALID_XML, "server sent no stream id");
+        /* Prosody 0.12 refuses an unknown component domain with an id-less
+         * header followed by <host-unknown/>: wait for that stream error,
+         * so the log names the real reason (on_stanza). */
+        c->no_id = 1;
+        c->state = COMP_WAIT_HANDSHAKE;
         return;
     }
     if (h->from && strcmp(h->from, c->domain) != 0)
@@ -167,6 +172,8 @@ static void on_stanza(void *ud, xml_node *st)
             s2s_write(&c->b, "</stream:stream>");
         finish(c, cond, 1, 0, text ? text : xml_cond_name(cond));
         xml_stream_fail(c->b.xs, cond, "peer stream error");
+    } else if (c->no_id) {
+        fail(c, XML_COND_INVALID_XML, "server sent no stream id");
     } else if (c->state == COMP_WAIT_HANDSHAKE && xml_is(st, "handshake", XML_NS_COMPONENT)) {
         c->state = COMP_READY;
         c->hs_deadline = S2S_NO_DEADLINE;

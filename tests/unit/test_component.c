@@ -164,14 +164,29 @@ static void test_handshake_refused(void **state)
 static void test_bad_server(void **state)
 {
     (void)state;
-    /* No stream id: no handshake possible. */
+    /* No stream id: no handshake possible; anything but a stream error
+     * after such a header is invalid-xml. */
+#define NO_ID_HDR                                                                                  \
+    "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' "         \
+    "xmlns='jabber:component:accept' from='psyc.xmpp.test'>"
     comp_h h;
     ch_init(&h, "psyc.xmpp.test");
-    ch_feed(&h, "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
-                "xmlns='jabber:component:accept' from='psyc.xmpp.test'>");
+    ch_feed(&h, NO_ID_HDR "<handshake/>");
     assert_null(sm_col_find(&h.out, "handshake", NULL, 0));
+    assert_int_equal(one(&h, S2S_ACT_CLOSE)->cond, XML_COND_INVALID_XML);
     assert_int_equal(comp_get_state(h.c), COMP_CLOSED);
     ch_done(&h);
+
+    /* Prosody 0.12 refuses an unknown domain with an id-less header and
+     * <host-unknown/>: that condition is what gets reported. */
+    ch_init(&h, "unknown.xmpp.test");
+    ch_feed(&h, NO_ID_HDR "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                          "</stream:error></stream:stream>");
+    assert_null(sm_col_find(&h.out, "handshake", NULL, 0));
+    assert_int_equal(one(&h, S2S_ACT_CLOSE)->cond, XML_COND_HOST_UNKNOWN);
+    assert_int_equal(comp_get_state(h.c), COMP_CLOSED);
+    ch_done(&h);
+#undef NO_ID_HDR
 
     /* The wrong namespace. */
     ch_init(&h, "psyc.xmpp.test");

@@ -612,6 +612,68 @@ static void test_tls_errors(void **state)
     expect_one_error("[psyc]\nlisten_tls =\n", 2, "empty value");
 }
 
+/* [component]: absent by default; a list of domains; host/port/secret. */
+static void test_component_section(void **state)
+{
+    (void)state;
+    const char *const *d = NULL;
+    cfg *c = cfg_new();
+    assert_non_null(c);
+    assert_int_equal(cfg_parse_buffer(c, "t.conf", "", 0), 0);
+    assert_int_equal(cfg_get_domains(c, "component", "domain", &d), 0);
+    assert_non_null(d);
+    assert_null(d[0]);
+    assert_string_equal(cfg_get_str(c, "component", "host"), "127.0.0.1");
+    assert_int_equal(cfg_get_uint(c, "component", "port"), 5347);
+    assert_string_equal(cfg_get_str(c, "component", "secret"), "");
+    cfg_free(c);
+
+    const char *text = "[component]\n"
+                       "domain = PSYC.example.org, echo.example.org  chat.example.org\n"
+                       "host = ::1\n"
+                       "port = 15347\n"
+                       "secret = s3cr3t #x\n";
+    c = cfg_new();
+    assert_non_null(c);
+    if (cfg_parse_buffer(c, "t.conf", text, strlen(text)) != 0) {
+        cfg_print_errors(c, stderr);
+        fail();
+    }
+    assert_int_equal(cfg_get_domains(c, "component", "domain", &d), 3);
+    assert_string_equal(d[0], "psyc.example.org");
+    assert_string_equal(d[1], "echo.example.org");
+    assert_string_equal(d[2], "chat.example.org");
+    assert_null(d[3]);
+    assert_string_equal(cfg_get_str(c, "component", "host"), "::1");
+    assert_int_equal(cfg_get_uint(c, "component", "port"), 15347);
+    assert_string_equal(cfg_get_str(c, "component", "secret"), "s3cr3t");
+    cfg_free(c);
+
+    /* A secret without a domain is harmless (an example left half on). */
+    c = cfg_new();
+    assert_non_null(c);
+    text = "[component]\nsecret = x\n";
+    assert_int_equal(cfg_parse_buffer(c, "t.conf", text, strlen(text)), 0);
+    assert_int_equal(cfg_get_domains(c, "component", "domain", &d), 0);
+    cfg_free(c);
+}
+
+static void test_component_errors(void **state)
+{
+    (void)state;
+    expect_one_error("[component]\ndomain = a.test\n", 2, "needs [component] secret");
+    expect_one_error("[component]\nsecret =\ndomain = a.test\n", 3, "needs [component] secret");
+    expect_one_error("[component]\ndomain = a..test\nsecret = x\n", 2, "not a DNS name");
+    expect_one_error("[component]\ndomain = a.test, A.test\nsecret = x\n", 2, "listed twice");
+    expect_one_error("[component]\nhost = localhost\n", 2, "numeric IPv4 or IPv6");
+    expect_one_error("[component]\nhost = [::1]\n", 2, "numeric IPv4 or IPv6");
+    expect_one_error("[component]\nport = 0\n", 2, "between 1 and 65535");
+    expect_one_error("[component]\nport = 65536\n", 2, "between 1 and 65535");
+    expect_one_error("[component]\nsecret = a\x01b\n", 2, "control character");
+    expect_one_error("[component]\ndomain = a.test\ndomain = b.test\nsecret = x\n", 3,
+                     "duplicate key");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_log_level_names),
         cmocka_unit_test(test_dns_section),      cmocka_unit_test(test_dns_errors),
         cmocka_unit_test(test_tls_section),      cmocka_unit_test(test_tls_errors),
+        cmocka_unit_test(test_component_section), cmocka_unit_test(test_component_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
