@@ -177,6 +177,24 @@ static int cfg_is_blank(char ch)
     return ch == ' ' || ch == '\t';
 }
 
+/* The next item of a list value (PSYC listen addresses, DNS servers, static
+ * routes, component domains): separators are ',' and blanks, items end at
+ * any byte of `stops` and lose trailing blanks. NULL at the end. */
+static const char *cfg_list_next(const char **cursor, const char *stops, size_t *len)
+{
+    const char *p = *cursor;
+    while (*p == ',' || cfg_is_blank(*p))
+        p++;
+    if (!*p)
+        return NULL;
+    size_t n = strcspn(p, stops);
+    *cursor = p + n;
+    while (n && cfg_is_blank(p[n - 1]))
+        n--;
+    *len = n;
+    return p;
+}
+
 static int cfg_is_name_char(char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -339,13 +357,9 @@ static int cfg_parse_servers(const char *s, cfg_value *v, char *why, size_t whys
 {
     cfg_addr *addrs = NULL;
     size_t count = 0;
-    const char *p = s;
-    for (;;) {
-        while (*p == ',' || cfg_is_blank(*p))
-            p++;
-        if (!*p)
-            break;
-        size_t len = strcspn(p, ", \t");
+    const char *cursor = s, *p;
+    size_t len;
+    while ((p = cfg_list_next(&cursor, ", \t", &len)) != NULL) {
         char item[96], q[80];
         if (count == CFG_MAX_DNS_SERVERS) {
             snprintf(why, whysz, "more than %d servers", CFG_MAX_DNS_SERVERS);
@@ -379,7 +393,6 @@ static int cfg_parse_servers(const char *s, cfg_value *v, char *why, size_t whys
             }
         }
         count++;
-        p += len;
     }
     v->addrs = addrs;
     v->n_addrs = count;
@@ -534,15 +547,9 @@ static int cfg_parse_static_routes(const char *s, cfg_value *v, char *why, size_
 {
     cfg_static_route *routes = NULL;
     size_t count = 0;
-    const char *p = s;
-    for (;;) {
-        while (*p == ',' || cfg_is_blank(*p))
-            p++;
-        if (!*p)
-            break;
-        size_t len = strcspn(p, ",");
-        while (len && cfg_is_blank(p[len - 1]))
-            len--;
+    const char *cursor = s, *p;
+    size_t len;
+    while ((p = cfg_list_next(&cursor, ",", &len)) != NULL) {
         if (count == CFG_MAX_STATIC_ROUTES) {
             snprintf(why, whysz, "more than %d static routes", CFG_MAX_STATIC_ROUTES);
             free(routes);
@@ -567,7 +574,6 @@ static int cfg_parse_static_routes(const char *s, cfg_value *v, char *why, size_
             }
         }
         count++;
-        p += len;
     }
     v->routes = routes;
     v->n_routes = count;
@@ -585,13 +591,9 @@ static int cfg_parse_domains(const char *s, cfg_value *v, char *why, size_t whys
 {
     char **names = NULL;
     size_t count = 0;
-    const char *p = s;
-    for (;;) {
-        while (*p == ',' || cfg_is_blank(*p))
-            p++;
-        if (!*p)
-            break;
-        size_t len = strcspn(p, ", \t");
+    const char *cursor = s, *p;
+    size_t len;
+    while ((p = cfg_list_next(&cursor, ", \t", &len)) != NULL) {
         char q[80];
         if (count == CFG_MAX_DOMAINS) {
             snprintf(why, whysz, "more than %d domains", CFG_MAX_DOMAINS);
@@ -622,7 +624,6 @@ static int cfg_parse_domains(const char *s, cfg_value *v, char *why, size_t whys
             }
         }
         count++;
-        p += len;
     }
     v->names = names;
     v->n_names = count;
@@ -770,13 +771,9 @@ static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, ch
         if (!addrs)
             return -2;
         size_t count = 0;
-        const char *p = s;
-        for (;;) {
-            while (*p == ',' || cfg_is_blank(*p))
-                p++;
-            if (!*p)
-                break;
-            size_t len = strcspn(p, ", \t");
+        const char *cursor = s, *p;
+        size_t len;
+        while ((p = cfg_list_next(&cursor, ", \t", &len)) != NULL) {
             if (count == CFG_MAX_LISTEN) {
                 snprintf(why, whysz, "more than %d addresses", CFG_MAX_LISTEN);
                 free(addrs);
@@ -809,7 +806,6 @@ static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, ch
                 }
             }
             count++;
-            p += len;
         }
         if (count == 0) {
             snprintf(why, whysz, "no address given");
