@@ -34,3 +34,20 @@ def wait_for(pred, what, limit=10.0):
 def read(path):
     with open(path, "r", errors="replace") as f:
         return f.read()
+
+
+def recv_until(sock, pred, what):
+    """Reads until pred(buf) holds; returns the bytes. Raises Fail on EOF or timeout."""
+    buf = bytearray()
+    end = time.monotonic() + TIMEOUT
+    while not pred(buf):
+        if time.monotonic() > end:
+            raise Fail("timed out reading %s; got %r" % (what, bytes(buf)))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            raise Fail("timed out reading %s; got %r" % (what, bytes(buf)))
+        if not chunk:
+            raise Fail("EOF while reading %s; got %r" % (what, bytes(buf)))
+        buf += chunk
+    return bytes(buf)

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from gwtest import TIMEOUT, Fail, check, free_port, read, wait_for
+from gwtest import TIMEOUT, Fail, check, free_port, read, recv_until, wait_for
 
 HOST = "gw.test"
 
@@ -39,22 +39,6 @@ def connect(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     s.settimeout(TIMEOUT)
     return s
-
-
-def recv_until(sock, buf, pred, what):
-    """Reads until pred(buf) is true; returns buf. Raises on EOF/timeout."""
-    end = time.monotonic() + TIMEOUT
-    while not pred(buf):
-        if time.monotonic() > end:
-            raise Fail("timed out reading %s; got %r" % (what, bytes(buf)))
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            raise Fail("timed out reading %s; got %r" % (what, bytes(buf)))
-        if not chunk:
-            raise Fail("EOF while reading %s; got %r" % (what, bytes(buf)))
-        buf += chunk
-    return buf
 
 
 def recv_to_eof(sock, what):
@@ -112,7 +96,7 @@ def test_09(port, log_path):
     s = connect(port)
     me = s.getsockname()[1]
     s.sendall(b".\n")
-    buf = recv_until(s, bytearray(), lambda b: b"\n_status_circuit\n" in b and b.endswith(b"\n.\n"),
+    buf = recv_until(s, lambda b: b"\n_status_circuit\n" in b and b.endswith(b"\n.\n"),
                      "0.9 greeting")
     packets = split09(bytes(buf))
     check(len(packets) == 3, "expected 3 greeting packets, got %d: %r" % (len(packets), bytes(buf)))
@@ -144,7 +128,7 @@ def test_09(port, log_path):
 
     # Ping: answered once, then not again within 120 s (PSYC.md §2.2).
     s.sendall(b".\n")
-    pong = recv_until(s, bytearray(), lambda b: len(b) >= 2, "pong")
+    pong = recv_until(s, lambda b: len(b) >= 2, "pong")
     check(bytes(pong) == b".\n", "ping answer %r" % bytes(pong))
     s.sendall(b".\n")
     s.settimeout(0.5)
@@ -177,7 +161,7 @@ def test_10(port):
     s = connect(port)
     me = s.getsockname()[1]
     s.sendall(b"|\n")
-    got = recv_until(s, bytearray(), lambda b: len(b) >= 2, "1.0 greeting")
+    got = recv_until(s, lambda b: len(b) >= 2, "1.0 greeting")
     check(bytes(got) == b"|\n", "1.0 greeting answer %r" % bytes(got))
     s.close()
     print("ok - 1.0: '|' answered with '|'")

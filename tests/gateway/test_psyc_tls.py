@@ -37,25 +37,9 @@ import tempfile
 import time
 import warnings
 
-from gwtest import TIMEOUT, Fail, check, free_port, read, wait_for
+from gwtest import TIMEOUT, Fail, check, free_port, read, recv_until, wait_for
 
 HOST = "gw.test"
-
-
-def recv_until(sock, pred, what):
-    buf = bytearray()
-    end = time.monotonic() + TIMEOUT
-    while not pred(buf):
-        if time.monotonic() > end:
-            raise Fail("timed out reading %s; got %r" % (what, bytes(buf)))
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            raise Fail("timed out reading %s; got %r" % (what, bytes(buf)))
-        if not chunk:
-            raise Fail("EOF while reading %s; got %r" % (what, bytes(buf)))
-        buf += chunk
-    return bytes(buf)
 
 
 def greeting_done(b):
