@@ -28,6 +28,7 @@ typedef enum cfg_type {
     CFG_T_DOMAINS,   /* DNS names, comma or blank separated; may be empty */
     CFG_T_IP,        /* one numeric IPv4 or IPv6 address, no brackets */
     CFG_T_SECRET,    /* text without control characters; may be empty */
+    CFG_T_CHOICE,    /* one of the comma-separated words in `choices` */
 } cfg_type;
 
 typedef struct cfg_key_def {
@@ -36,39 +37,50 @@ typedef struct cfg_key_def {
     cfg_type type;
     const char *def;
     uint64_t min, max; /* CFG_T_UINT; CFG_T_ADDRS: min 0 also allows `none` */
+    const char *choices; /* CFG_T_CHOICE: "none,optional,required" */
 } cfg_key_def;
 
 static const cfg_key_def cfg_schema[] = {
-    {"gateway", "host", CFG_T_HOST, "localhost", 0, 0},
-    {"gateway", "state_dir", CFG_T_STR, "./var", 0, 0},
-    {"gateway", "log_level", CFG_T_LOG_LEVEL, "info", 0, 0},
-    {"psyc", "listen", CFG_T_ADDRS, "127.0.0.1:4404", 1, 0},
+    {"gateway", "host", CFG_T_HOST, "localhost", 0, 0, NULL},
+    {"gateway", "state_dir", CFG_T_STR, "./var", 0, 0, NULL},
+    {"gateway", "log_level", CFG_T_LOG_LEVEL, "info", 0, 0, NULL},
+    {"psyc", "listen", CFG_T_ADDRS, "127.0.0.1:4404", 1, 0, NULL},
     /* TLS from the first byte (PSYC.md §2.1: 9404 = PSYCS); `none`: off. */
-    {"psyc", "listen_tls", CFG_T_ADDRS, "127.0.0.1:9404", 0, 0},
+    {"psyc", "listen_tls", CFG_T_ADDRS, "127.0.0.1:9404", 0, 0, NULL},
     /* 0 disables the timeout. Upper bound: one week. */
-    {"psyc", "idle_timeout", CFG_T_UINT, "600", 0, 7 * 86400},
+    {"psyc", "idle_timeout", CFG_T_UINT, "600", 0, 7 * 86400, NULL},
     /* Lower bound: psyced's greeting alone is ~600 bytes; upper: 1 GiB. */
-    {"psyc", "max_packet", CFG_T_UINT, "8388608", 1024, (uint64_t)1 << 30},
+    {"psyc", "max_packet", CFG_T_UINT, "8388608", 1024, (uint64_t)1 << 30, NULL},
+    /* Syntax of the circuits we open (PSYC.md §2): psyced speaks 0.9. */
+    {"psyc", "syntax", CFG_T_CHOICE, "0.9", 0, 0, "0.9,1.0"},
     /* [dns]: empty server = the system's resolver configuration. */
-    {"dns", "server", CFG_T_SERVERS, "", 0, 0},
-    {"dns", "static", CFG_T_STATIC_ROUTES, "", 0, 0},
+    {"dns", "server", CFG_T_SERVERS, "", 0, 0, NULL},
+    {"dns", "static", CFG_T_STATIC_ROUTES, "", 0, 0, NULL},
     /* Per try and server; c-ares doubles it on every further round, so
      * 5 tries of 30 s would already be 15 minutes: keep both bounded. */
-    {"dns", "timeout_ms", CFG_T_UINT, "2000", 10, 30000},
-    {"dns", "tries", CFG_T_UINT, "2", 1, 5},
+    {"dns", "timeout_ms", CFG_T_UINT, "2000", 10, 30000, NULL},
+    {"dns", "tries", CFG_T_UINT, "2", 1, 5, NULL},
     /* [tls] (gateway/tls_cert.c). Empty certificate/key: the pair in
      * <state_dir>/tls/; empty ca_file: the system CA store. */
-    {"tls", "certificate", CFG_T_PATH, "", 0, 0},
-    {"tls", "key", CFG_T_PATH, "", 0, 0},
-    {"tls", "ca_file", CFG_T_PATH, "", 0, 0},
-    {"tls", "generate_self_signed", CFG_T_BOOL, "yes", 0, 0},
+    {"tls", "certificate", CFG_T_PATH, "", 0, 0, NULL},
+    {"tls", "key", CFG_T_PATH, "", 0, 0, NULL},
+    {"tls", "ca_file", CFG_T_PATH, "", 0, 0, NULL},
+    {"tls", "generate_self_signed", CFG_T_BOOL, "yes", 0, 0, NULL},
     /* [component]: XEP-0114 links to the local XMPP server, one per
      * domain, all to the same host:port with the same secret. No domain:
      * no component face. */
-    {"component", "domain", CFG_T_DOMAINS, "", 0, 0},
-    {"component", "host", CFG_T_IP, "127.0.0.1", 0, 0},
-    {"component", "port", CFG_T_UINT, "5347", 1, 65535},
-    {"component", "secret", CFG_T_SECRET, "", 0, 0},
+    {"component", "domain", CFG_T_DOMAINS, "", 0, 0, NULL},
+    {"component", "host", CFG_T_IP, "127.0.0.1", 0, 0, NULL},
+    {"component", "port", CFG_T_UINT, "5347", 1, 65535, NULL},
+    {"component", "secret", CFG_T_SECRET, "", 0, 0, NULL},
+    /* [s2s]: the XMPP server-to-server face (RFC 6120, XEP-0220). Empty
+     * domain: [gateway] host. `listen = none`: no incoming streams. */
+    {"s2s", "listen", CFG_T_ADDRS, "127.0.0.1:5269", 0, 0, NULL},
+    {"s2s", "domain", CFG_T_DOMAINS, "", 0, 0, NULL},
+    {"s2s", "tls", CFG_T_CHOICE, "optional", 0, 0, "none,optional,required"},
+    {"s2s", "idle_timeout", CFG_T_UINT, "600", 0, 7 * 86400, NULL},
+    {"s2s", "ping_interval", CFG_T_UINT, "120", 0, 86400, NULL},
+    {"s2s", "give_up", CFG_T_UINT, "60", 1, 86400, NULL},
 };
 
 #define CFG_N_KEYS (sizeof cfg_schema / sizeof cfg_schema[0])
@@ -682,6 +694,24 @@ static int cfg_parse_path_or_bool(const cfg_key_def *d, const char *s, cfg_value
     return v->str ? 0 : -2;
 }
 
+/* One word out of d->choices, compared exactly: "Optional" is as much a
+ * typo as "optinal". v->num is its index in the list. */
+static int cfg_parse_choice(const cfg_key_def *d, const char *s, cfg_value *v, char *why,
+                            size_t whysz)
+{
+    size_t n = strlen(s), len;
+    const char *cursor = d->choices, *p;
+    for (uint64_t i = 0; (p = cfg_list_next(&cursor, ",", &len)) != NULL; i++) {
+        if (len == n && memcmp(p, s, n) == 0) {
+            v->num = i;
+            v->str = cfg_strndup(s, n);
+            return v->str ? 0 : -2;
+        }
+    }
+    snprintf(why, whysz, "expected one of: %s", d->choices);
+    return -1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Values                                                             */
 
@@ -820,6 +850,8 @@ static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, ch
         return cfg_parse_servers(s, v, why, whysz);
     case CFG_T_STATIC_ROUTES:
         return cfg_parse_static_routes(s, v, why, whysz);
+    case CFG_T_CHOICE:
+        return cfg_parse_choice(d, s, v, why, whysz);
     }
     v->str = cfg_strndup(s, n);
     return v->str ? 0 : -2;
@@ -1155,8 +1187,9 @@ static const cfg_value *cfg_lookup(const cfg *c, const char *section, const char
     if (idx < 0)
         return NULL;
     cfg_type have = cfg_schema[idx].type;
-    if (have != type && !(type == CFG_T_STR && (have == CFG_T_HOST || have == CFG_T_PATH ||
-                                                have == CFG_T_IP || have == CFG_T_SECRET)))
+    if (have != type &&
+        !(type == CFG_T_STR && (have == CFG_T_HOST || have == CFG_T_PATH || have == CFG_T_IP ||
+                                have == CFG_T_SECRET || have == CFG_T_CHOICE)))
         return NULL;
     return c->vals[idx].set ? &c->vals[idx] : &c->defs[idx];
 }
@@ -1236,4 +1269,10 @@ size_t cfg_get_domains(const cfg *c, const char *section, const char *key, const
     static const char *const none[] = {NULL};
     *out = v && v->names ? (const char *const *)v->names : none;
     return v ? v->n_names : 0;
+}
+
+unsigned cfg_get_choice(const cfg *c, const char *section, const char *key)
+{
+    const cfg_value *v = cfg_lookup(c, section, key, CFG_T_CHOICE);
+    return v ? (unsigned)v->num : 0;
 }

@@ -12,10 +12,11 @@
  * Known keys (defaults in the schema in config.c, documented in
  * etc/psycgate.conf):
  *   [gateway] host, state_dir, log_level
- *   [psyc]    listen, listen_tls, idle_timeout, max_packet
+ *   [psyc]    listen, listen_tls, idle_timeout, max_packet, syntax
  *   [dns]     server, static, timeout_ms, tries
  *   [tls]     certificate, key, ca_file, generate_self_signed
  *   [component] domain, host, port, secret
+ *   [s2s]     listen, domain, tls, idle_timeout, ping_interval, give_up
  *
  * Getters return the configured value or the documented default, so callers
  * never see "unset".
@@ -91,6 +92,9 @@ size_t cfg_get_static_routes(const cfg *c, const char *section, const char *key,
 /* [component] domain: the domains (lower case), *out NULL-terminated and
  * pointing into c; 0 when none is configured. */
 size_t cfg_get_domains(const cfg *c, const char *section, const char *key, const char *const **out);
+/* A key with a fixed set of words ([s2s] tls, [psyc] syntax): the index of
+ * the configured word in the schema's list (cfg_get_str gives the word). */
+unsigned cfg_get_choice(const cfg *c, const char *section, const char *key);
 /* 1 if the key was set in the file (rather than defaulted). */
 int cfg_is_set(const cfg *c, const char *section, const char *key);
 /* Line where the key was set, 0 if defaulted. */

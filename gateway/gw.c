@@ -163,6 +163,11 @@ int gw_start(gw *g)
         log_warn(COMP, NULL, "TLS is not available: TLS circuits will be refused");
     }
 
+    /* One resolver for every face: S2S peers, PSYC peers, host checks. */
+    g->dns = dns_new_from_cfg(g->loop, g->cfg);
+    if (!g->dns)
+        return -1;
+
     g->listeners = calloc(n + n_tls > 0 ? n + n_tls : 1, sizeof *g->listeners);
     if (!g->listeners) {
         log_error(COMP, NULL, "out of memory");
@@ -193,6 +198,10 @@ void gw_stop(gw *g, const char *why)
         psyc_circuit_close(c, LOG_LEVEL_INFO, "gateway shutting down");
     for (size_t i = 0; i < g->n_components; i++)
         component_link_stop(&g->components[i], "gateway shutting down");
+    /* After the faces: pending lookups get DNS_ECANCELLED callbacks now,
+     * while whatever they point to still exists. */
+    dns_close(g->dns);
+    g->dns = NULL;
     for (int i = 0; i < g->n_signals; i++)
         uv_close((uv_handle_t *)&g->signals[i], NULL);
     g->n_signals = 0;

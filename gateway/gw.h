@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "gateway/config.h"
+#include "gateway/dns.h"
 #include "gateway/tls.h"
 
 typedef struct listener listener;
@@ -28,6 +29,7 @@ typedef struct gw {
     char implementation[400]; /* _implementation of our 0.9 greeting */
 
     tls_ctx *tls;             /* our certificate and trust anchors; NULL: no TLS */
+    dns *dns;                 /* the one resolver ([dns]); closed by gw_stop */
 
     listener *listeners;
     size_t n_listeners;

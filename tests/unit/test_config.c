@@ -674,6 +674,31 @@ static void test_component_errors(void **state)
                      "duplicate key");
 }
 
+/* Keys with a fixed set of words: exact match, index and word both
+ * available, defaults from the schema. */
+static void test_choice_keys(void **state)
+{
+    (void)state;
+    cfg *c = cfg_new();
+    assert_int_equal(cfg_parse_buffer(c, "<t>", "", 0), 0);
+    assert_string_equal(cfg_get_str(c, "s2s", "tls"), "optional");
+    assert_int_equal(cfg_get_choice(c, "s2s", "tls"), 1);
+    assert_string_equal(cfg_get_str(c, "psyc", "syntax"), "0.9");
+    assert_int_equal(cfg_get_choice(c, "psyc", "syntax"), 0);
+    cfg_free(c);
+    c = cfg_new();
+    const char *text = "[s2s]\ntls = required\n[psyc]\nsyntax = 1.0\n";
+    assert_int_equal(cfg_parse_buffer(c, "<t>", text, strlen(text)), 0);
+    assert_int_equal(cfg_get_choice(c, "s2s", "tls"), 2);
+    assert_string_equal(cfg_get_str(c, "s2s", "tls"), "required");
+    assert_int_equal(cfg_get_choice(c, "psyc", "syntax"), 1);
+    cfg_free(c);
+    expect_one_error("[s2s]\ntls = Optional\n", 2, "expected one of: none,optional,required");
+    expect_one_error("[s2s]\ntls = option\n", 2, "expected one of");
+    expect_one_error("[s2s]\ntls =\n", 2, "empty value");
+    expect_one_error("[psyc]\nsyntax = 1\n", 2, "expected one of: 0.9,1.0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -686,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_dns_section),      cmocka_unit_test(test_dns_errors),
         cmocka_unit_test(test_tls_section),      cmocka_unit_test(test_tls_errors),
         cmocka_unit_test(test_component_section), cmocka_unit_test(test_component_errors),
+        cmocka_unit_test(test_choice_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
