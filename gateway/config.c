@@ -365,7 +365,12 @@ static int cfg_server_parse(const char *s, cfg_addr *out, const char **why)
 
 /* "[dns] server": numeric resolver addresses, comma or blank separated; an
  * empty value means the system's resolver configuration. */
-static int cfg_parse_servers(const char *s, cfg_value *v, char *why, size_t whysz)
+/* A list of numeric addresses (listen addresses, DNS servers): at most
+ * `max`, each parsed by `parse`, none twice. `noun` names an item in the
+ * errors ("address", "server"). An empty list is left to the caller. */
+static int cfg_parse_addr_list(const char *s, cfg_value *v, size_t max,
+                               int (*parse)(const char *, cfg_addr *, const char **),
+                               const char *noun, char *why, size_t whysz)
 {
     cfg_addr *addrs = NULL;
     size_t count = 0;
@@ -373,35 +378,26 @@ static int cfg_parse_servers(const char *s, cfg_value *v, char *why, size_t whys
     size_t len;
     while ((p = cfg_list_next(&cursor, ", \t", &len)) != NULL) {
         char item[96], q[80];
-        if (count == CFG_MAX_DNS_SERVERS) {
-            snprintf(why, whysz, "more than %d servers", CFG_MAX_DNS_SERVERS);
-            free(addrs);
-            return -1;
-        }
-        if (len >= sizeof item) {
-            snprintf(why, whysz, "server address too long");
-            free(addrs);
-            return -1;
-        }
+        const char *reason = NULL;
+        if (count == max)
+            snprintf(why, whysz, "more than %zu %ss", max, noun);
+        else if (len >= sizeof item)
+            snprintf(why, whysz, "%s too long", noun);
+        if (count == max || len >= sizeof item)
+            goto fail;
         memcpy(item, p, len);
         item[len] = '\0';
-        if (!addrs) {
-            addrs = calloc(CFG_MAX_DNS_SERVERS, sizeof *addrs);
-            if (!addrs)
-                return -2;
-        }
-        const char *reason = NULL;
-        if (cfg_server_parse(item, &addrs[count], &reason) != 0) {
-            snprintf(why, whysz, "bad server '%s': %s", cfg_quote(item, len, q, sizeof q), reason);
-            free(addrs);
-            return -1;
+        if (!addrs && !(addrs = calloc(max, sizeof *addrs)))
+            return -2;
+        if (parse(item, &addrs[count], &reason) != 0) {
+            snprintf(why, whysz, "bad %s '%s': %s", noun, cfg_quote(item, len, q, sizeof q), reason);
+            goto fail;
         }
         for (size_t j = 0; j < count; j++) {
             if (addrs[j].family == addrs[count].family && addrs[j].port == addrs[count].port &&
                 strcmp(addrs[j].ip, addrs[count].ip) == 0) {
-                snprintf(why, whysz, "server '%s' listed twice", cfg_quote(item, len, q, sizeof q));
-                free(addrs);
-                return -1;
+                snprintf(why, whysz, "%s '%s' listed twice", noun, cfg_quote(item, len, q, sizeof q));
+                goto fail;
             }
         }
         count++;
@@ -409,6 +405,14 @@ static int cfg_parse_servers(const char *s, cfg_value *v, char *why, size_t whys
     v->addrs = addrs;
     v->n_addrs = count;
     return 0;
+fail:
+    free(addrs);
+    return -1;
+}
+
+static int cfg_parse_servers(const char *s, cfg_value *v, char *why, size_t whysz)
+{
+    return cfg_parse_addr_list(s, v, CFG_MAX_DNS_SERVERS, cfg_server_parse, "server", why, whysz);
 }
 
 /* A DNS name as used in JIDs and uniforms after IDNA (RFC 1035 §2.3.4:
@@ -797,54 +801,12 @@ static int cfg_parse_value(const cfg_key_def *d, const char *s, cfg_value *v, ch
     case CFG_T_ADDRS: {
         if (d->min == 0 && strcmp(s, "none") == 0)
             return 0; /* no address: the listener is off */
-        cfg_addr *addrs = calloc(CFG_MAX_LISTEN, sizeof *addrs);
-        if (!addrs)
-            return -2;
-        size_t count = 0;
-        const char *cursor = s, *p;
-        size_t len;
-        while ((p = cfg_list_next(&cursor, ", \t", &len)) != NULL) {
-            if (count == CFG_MAX_LISTEN) {
-                snprintf(why, whysz, "more than %d addresses", CFG_MAX_LISTEN);
-                free(addrs);
-                return -1;
-            }
-            char item[96];
-            if (len >= sizeof item) {
-                snprintf(why, whysz, "address too long");
-                free(addrs);
-                return -1;
-            }
-            memcpy(item, p, len);
-            item[len] = '\0';
-            const char *reason = NULL;
-            if (cfg_addr_parse(item, &addrs[count], &reason) != 0) {
-                char q[80];
-                snprintf(why, whysz, "bad address '%s': %s", cfg_quote(item, len, q, sizeof q),
-                         reason);
-                free(addrs);
-                return -1;
-            }
-            for (size_t j = 0; j < count; j++) {
-                if (addrs[j].family == addrs[count].family && addrs[j].port == addrs[count].port &&
-                    strcmp(addrs[j].ip, addrs[count].ip) == 0) {
-                    char q[80];
-                    snprintf(why, whysz, "address '%s' listed twice",
-                             cfg_quote(item, len, q, sizeof q));
-                    free(addrs);
-                    return -1;
-                }
-            }
-            count++;
-        }
-        if (count == 0) {
+        int rc = cfg_parse_addr_list(s, v, CFG_MAX_LISTEN, cfg_addr_parse, "address", why, whysz);
+        if (rc == 0 && v->n_addrs == 0) {
             snprintf(why, whysz, "no address given");
-            free(addrs);
             return -1;
         }
-        v->addrs = addrs;
-        v->n_addrs = count;
-        return 0;
+        return rc;
     }
     case CFG_T_SERVERS:
         return cfg_parse_servers(s, v, why, whysz);
