@@ -4,68 +4,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "routing/strtab.h"
+
 /* ------------------------------------------------------------------ */
-/* A set of strings (open addressing, linear probing; no deletion of
- * single entries is needed, only clearing).                          */
+/* A set of owned strings                                             */
 
-typedef struct pc_set {
-    char **slot;
-    size_t n_slots, n;
-} pc_set;
+typedef strtab pc_set;
 
-static uint64_t pc_hash(const void *p, size_t len)
+static const char *pc_str_key(const void *item)
 {
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ s[i]) * 1099511628211u;
-    return h;
+    return item;
 }
 
-static size_t pc_set_find(const pc_set *s, const char *key)
-{
-    size_t mask = s->n_slots - 1, i = (size_t)pc_hash(key, strlen(key)) & mask;
-    while (s->slot[i] && strcmp(s->slot[i], key) != 0)
-        i = (i + 1) & mask;
-    return i;
-}
+#define PC_SET_INIT STRTAB_INIT(pc_str_key)
 
 static int pc_set_has(const pc_set *s, const char *key)
 {
-    return s->n_slots && s->slot[pc_set_find(s, key)] != NULL;
+    return strtab_get(s, key) != NULL;
 }
 
 /* 1 added, 0 present already, -1 OOM. */
 static int pc_set_add(pc_set *s, const char *key)
 {
-    if ((s->n + 1) * 2 > s->n_slots) {
-        size_t n = s->n_slots ? 2 * s->n_slots : 16;
-        pc_set grown = {calloc(n, sizeof(char *)), n, 0};
-        if (!grown.slot)
-            return -1;
-        for (size_t i = 0; i < s->n_slots; i++)
-            if (s->slot[i]) {
-                grown.slot[pc_set_find(&grown, s->slot[i])] = s->slot[i];
-                grown.n++;
-            }
-        free(s->slot);
-        *s = grown;
-    }
-    size_t i = pc_set_find(s, key);
-    if (s->slot[i])
+    if (strtab_get(s, key))
         return 0;
-    if (!(s->slot[i] = strdup(key)))
+    char *copy = strdup(key);
+    if (!copy || strtab_put(s, copy) != 0) {
+        free(copy);
         return -1;
-    s->n++;
+    }
     return 1;
+}
+
+static void pc_free_item(void *ud, void *item)
+{
+    (void)ud;
+    free(item);
 }
 
 static void pc_set_clear(pc_set *s)
 {
-    for (size_t i = 0; i < s->n_slots; i++)
-        free(s->slot[i]);
-    free(s->slot);
-    memset(s, 0, sizeof *s);
+    strtab_each(s, pc_free_item, NULL);
+    strtab_clear(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -100,8 +80,7 @@ struct pc_coalescer {
     size_t max_senders, n_senders;
     pc_burst_fn cb;
     void *ud;
-    pc_sender **slot; /* senders by 'from' */
-    size_t n_slots;
+    strtab by_from;
     pc_list lru, opened;
     pc_stats stats;
 };
@@ -129,35 +108,14 @@ struct pc_coalescer {
         (s)->prev = (s)->next = NULL;                                                              \
     } while (0)
 
-static size_t pc_slot(const pc_coalescer *pc, const char *from)
+static const char *pc_sender_key(const void *s)
 {
-    size_t mask = pc->n_slots - 1, i = (size_t)pc_hash(from, strlen(from)) & mask;
-    while (pc->slot[i] && strcmp(pc->slot[i]->from, from) != 0)
-        i = (i + 1) & mask;
-    return i;
+    return ((const pc_sender *)s)->from;
 }
 
 static pc_sender *pc_find(const pc_coalescer *pc, const char *from)
 {
-    return pc->n_slots ? pc->slot[pc_slot(pc, from)] : NULL;
-}
-
-static void pc_table_delete(pc_coalescer *pc, size_t i)
-{
-    size_t mask = pc->n_slots - 1, j = i;
-    pc->slot[i] = NULL;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!pc->slot[j])
-            return;
-        size_t home = (size_t)pc_hash(pc->slot[j]->from, strlen(pc->slot[j]->from)) & mask;
-        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            pc->slot[i] = pc->slot[j];
-            pc->slot[j] = NULL;
-            i = j;
-        }
-    }
+    return strtab_get(&pc->by_from, from);
 }
 
 static void pc_burst_clear(pc_sender *s)
@@ -223,7 +181,7 @@ static void pc_evict(pc_coalescer *pc, pc_sender *s)
 {
     pc_close(pc, s);
     PC_UNLINK(&pc->lru, s, lru_prev, lru_next);
-    pc_table_delete(pc, pc_slot(pc, s->from));
+    strtab_del(&pc->by_from, s->from);
     pc->n_senders--;
     pc_sender_free(s);
 }
@@ -237,6 +195,7 @@ pc_coalescer *pc_new(uint64_t window_ms, size_t max_senders, pc_burst_fn cb, voi
     pc->max_senders = max_senders ? max_senders : 100000;
     pc->cb = cb;
     pc->ud = ud;
+    pc->by_from = (strtab)STRTAB_INIT(pc_sender_key);
     return pc;
 }
 
@@ -248,7 +207,7 @@ void pc_free(pc_coalescer *pc)
         pc_close(pc, pc->opened.head);
     while (pc->lru.head)
         pc_evict(pc, pc->lru.head);
-    free(pc->slot);
+    strtab_clear(&pc->by_from);
     free(pc);
 }
 
@@ -262,26 +221,15 @@ static pc_sender *pc_sender_get(pc_coalescer *pc, const char *from)
     }
     if (pc->n_senders >= pc->max_senders && pc->lru.head)
         pc_evict(pc, pc->lru.head);
-    if ((pc->n_senders + 1) * 2 > pc->n_slots) {
-        size_t n = pc->n_slots ? 2 * pc->n_slots : 64;
-        pc_sender **old = pc->slot;
-        size_t old_n = pc->n_slots;
-        if (!(pc->slot = calloc(n, sizeof *pc->slot))) {
-            pc->slot = old;
-            return NULL;
-        }
-        pc->n_slots = n;
-        for (size_t i = 0; i < old_n; i++)
-            if (old[i])
-                pc->slot[pc_slot(pc, old[i]->from)] = old[i];
-        free(old);
-    }
     s = calloc(1, sizeof *s);
-    if (!s || !(s->from = strdup(from))) {
+    if (!s || !(s->from = strdup(from)) || strtab_put(&pc->by_from, s) != 0) {
+        if (s)
+            free(s->from);
         free(s);
         return NULL;
     }
-    pc->slot[pc_slot(pc, from)] = s;
+    s->had_last = (pc_set)PC_SET_INIT;
+    s->rcpt_set = (pc_set)PC_SET_INIT;
     pc->n_senders++;
     PC_LINK(&pc->lru, s, lru_prev, lru_next);
     return s;

@@ -1,11 +1,11 @@
 /* mcast_tree.c: a context's routes and their distribution tree (see
- * mcast.h). Routes are found by host through an open-addressing table
- * (linear probing, backward-shift deletion), so every operation is O(1)
- * plus the O(k) servers a change touches. */
+ * mcast.h). Routes are found by host through a strtab, so every operation
+ * is O(1) plus the O(k) servers a change touches. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "routing/mcast.h"
+#include "routing/strtab.h"
 
 typedef struct mc_node {
     char *host;
@@ -26,9 +26,13 @@ struct mc_tree {
     mc_vec changed; /* assignments to announce */
     const char **changed_hosts;
     size_t changed_hosts_cap;
-    mc_node **slots; /* hash table by host */
-    size_t n_slots, n_used;
+    strtab by_host;
 };
+
+static const char *mc_node_key(const void *n)
+{
+    return ((const mc_node *)n)->host;
+}
 
 static int mc_vec_push(mc_vec *v, mc_node *n)
 {
@@ -44,73 +48,18 @@ static int mc_vec_push(mc_vec *v, mc_node *n)
     return 0;
 }
 
-static uint64_t mc_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
-/* The slot holding host, or the empty slot where it would go. */
-static size_t mc_slot(const mc_tree *t, const char *host)
-{
-    size_t mask = t->n_slots - 1, i = (size_t)mc_hash(host) & mask;
-    while (t->slots[i] && strcmp(t->slots[i]->host, host) != 0)
-        i = (i + 1) & mask;
-    return i;
-}
-
 static mc_node *mc_find(const mc_tree *t, const char *host)
 {
-    return t->n_slots ? t->slots[mc_slot(t, host)] : NULL;
-}
-
-static int mc_table_grow(mc_tree *t)
-{
-    size_t n = t->n_slots ? 2 * t->n_slots : 64;
-    mc_node **old = t->slots;
-    size_t old_n = t->n_slots;
-    t->slots = calloc(n, sizeof *t->slots);
-    if (!t->slots) {
-        t->slots = old;
-        return -1;
-    }
-    t->n_slots = n;
-    for (size_t i = 0; i < old_n; i++)
-        if (old[i])
-            t->slots[mc_slot(t, old[i]->host)] = old[i];
-    free(old);
-    return 0;
-}
-
-/* Linear-probing delete without tombstones: pull later entries of the
- * cluster back into the hole when their home slot allows it. */
-static void mc_table_delete(mc_tree *t, size_t i)
-{
-    size_t mask = t->n_slots - 1, j = i;
-    t->slots[i] = NULL;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!t->slots[j])
-            break;
-        size_t home = (size_t)mc_hash(t->slots[j]->host) & mask;
-        /* Move j into the hole unless its home lies cyclically in (i, j]. */
-        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            t->slots[i] = t->slots[j];
-            t->slots[j] = NULL;
-            i = j;
-        }
-    }
-    t->n_used--;
+    return strtab_get(&t->by_host, host);
 }
 
 mc_tree *mc_tree_new(unsigned k)
 {
     mc_tree *t = calloc(1, sizeof *t);
-    if (t)
+    if (t) {
         t->k = k ? k : MC_DEFAULT_FANOUT;
+        t->by_host = (strtab)STRTAB_INIT(mc_node_key);
+    }
     return t;
 }
 
@@ -118,12 +67,13 @@ void mc_tree_free(mc_tree *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n_slots; i++)
-        if (t->slots[i]) {
-            free(t->slots[i]->host);
-            free(t->slots[i]);
+    mc_vec *lists[2] = {&t->relays, &t->others};
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < lists[l]->n; i++) {
+            free(lists[l]->v[i]->host);
+            free(lists[l]->v[i]);
         }
-    free(t->slots);
+    strtab_clear(&t->by_host);
     free(t->relays.v);
     free(t->others.v);
     free(t->changed.v);
@@ -165,8 +115,6 @@ int mc_tree_add(mc_tree *t, const char *host, int relay)
 {
     if (mc_find(t, host))
         return 0;
-    if ((t->n_used + 1) * 2 > t->n_slots && mc_table_grow(t) != 0)
-        return -1;
     mc_node *n = calloc(1, sizeof *n);
     if (!n || !(n->host = strdup(host))) {
         free(n);
@@ -175,13 +123,12 @@ int mc_tree_add(mc_tree *t, const char *host, int relay)
     n->relay = relay;
     mc_vec *v = relay ? &t->relays : &t->others;
     n->pos = v->n;
-    if (mc_vec_push(v, n) != 0) {
+    if (strtab_put(&t->by_host, n) != 0 || mc_vec_push(v, n) != 0) {
+        strtab_del(&t->by_host, host);
         free(n->host);
         free(n);
         return -1;
     }
-    t->slots[mc_slot(t, host)] = n;
-    t->n_used++;
     mc_mark(t, n);
     if (relay)
         mc_mark(t, mc_parent_of(t, n->pos)); /* it has one child more */
@@ -190,13 +137,9 @@ int mc_tree_add(mc_tree *t, const char *host, int relay)
 
 int mc_tree_remove(mc_tree *t, const char *host)
 {
-    if (!t->n_slots)
-        return 0;
-    size_t slot = mc_slot(t, host);
-    mc_node *f = t->slots[slot];
+    mc_node *f = strtab_del(&t->by_host, host);
     if (!f)
         return 0;
-    mc_table_delete(t, slot);
     if (!f->relay) {
         mc_node *last = t->others.v[--t->others.n];
         t->others.v[f->pos] = last;
