@@ -11,6 +11,8 @@
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/psyc_circuit.h"
+#include "gateway/psyc_out.h"
+#include "gateway/s2s_face.h"
 #include "routing/routing.h"
 
 #ifndef PSYCGATE_VERSION
@@ -167,6 +169,12 @@ int gw_start(gw *g)
     g->dns = dns_new_from_cfg(g->loop, g->cfg);
     if (!g->dns)
         return -1;
+    /* PSYC packets for other hosts: found circuits or opened ones. */
+    g->psyc_out = psyc_out_new(g);
+    if (!g->psyc_out) {
+        log_error(COMP, NULL, "out of memory");
+        return UV_ENOMEM;
+    }
 
     g->listeners = calloc(n + n_tls > 0 ? n + n_tls : 1, sizeof *g->listeners);
     if (!g->listeners) {
@@ -180,6 +188,9 @@ int gw_start(gw *g)
         if (rc < 0)
             return rc;
     }
+    /* The S2S face needs TLS and DNS, both set up above. */
+    if (s2s_face_start(g->loop, g->cfg, g->dns, g->tls, &g->s2s) != 0)
+        return -1;
     return gw_start_components(g);
 }
 
@@ -192,12 +203,15 @@ void gw_stop(gw *g, const char *why)
              why, g->n_listeners, g->n_circuits, g->n_components);
     for (size_t i = 0; i < g->n_listeners; i++)
         listener_close(&g->listeners[i]);
+    /* Before the circuits: their closing must not start reconnects. */
+    psyc_out_stop(g->psyc_out);
     /* psyc_circuit_close unlinks only in its close callback, so walking the
      * list while closing is safe. */
     for (psyc_circuit *c = g->circuits; c; c = c->next)
         psyc_circuit_close(c, LOG_LEVEL_INFO, "gateway shutting down");
     for (size_t i = 0; i < g->n_components; i++)
         component_link_stop(&g->components[i], "gateway shutting down");
+    s2s_face_stop(g->s2s, "gateway shutting down");
     /* After the faces: pending lookups get DNS_ECANCELLED callbacks now,
      * while whatever they point to still exists. */
     dns_close(g->dns);
@@ -210,6 +224,8 @@ void gw_stop(gw *g, const char *why)
 void gw_cleanup(gw *g)
 {
     /* Circuits hold their own reference to the SSL_CTX; all are gone by now. */
+    psyc_out_free(g->psyc_out);
+    g->psyc_out = NULL;
     tls_ctx_free(g->tls);
     g->tls = NULL;
     free(g->listeners);
@@ -220,6 +236,8 @@ void gw_cleanup(gw *g)
     free(g->components);
     g->components = NULL;
     g->n_components = 0;
+    s2s_face_free(g->s2s); /* its streams are closed: the loop ran dry */
+    g->s2s = NULL;
 }
 
 static void gw_close_stray(uv_handle_t *h, void *arg)

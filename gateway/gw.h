@@ -17,6 +17,8 @@
 typedef struct listener listener;
 typedef struct psyc_circuit psyc_circuit;
 typedef struct component_link component_link;
+typedef struct psyc_out psyc_out;
+typedef struct s2s_face s2s_face;
 
 typedef struct gw {
     uv_loop_t *loop;
@@ -38,8 +40,12 @@ typedef struct gw {
     size_t n_circuits;
     uint64_t circuits_total;
 
+    psyc_out *psyc_out;       /* outgoing PSYC circuits and queues (psyc_out.c) */
+
     component_link *components; /* one XEP-0114 link per [component] domain */
     size_t n_components;        /* initialised entries of components[] */
+
+    s2s_face *s2s;              /* the XMPP S2S face ([s2s]); NULL before start */
 
     uv_signal_t signals[3];   /* SIGINT, SIGTERM, SIGHUP */
     int n_signals;            /* initialised handles in signals[] */

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/psyc_face.h"
+#include "gateway/psyc_out.h"
+
 #define COMP "psyc"
 
 /* Reads ask the link for at least this much space. */
@@ -49,11 +52,13 @@ void psyc_circuit_close(psyc_circuit *c, log_level level, const char *reason)
         return;
     circuit_set_reason(c, level, "%s", reason);
     c->phase = PSYC_CIRCUIT_CLOSING;
+    psyc_circuit_auth_cancel(c);
+    psyc_out_circuit_gone(c->gw->psyc_out, c, c->reason);
 
     uint64_t ms = uv_now(c->gw->loop) - c->opened_ms;
     log_write(c->close_level, COMP, c->peer.text,
-              "circuit closed: %s (%s%s, %llu packets, %llu bytes in, %llu bytes out, %llu.%03llu s)",
-              c->reason,
+              "circuit %s%s%sclosed: %s (%s%s, %llu packets, %llu bytes in, %llu bytes out, %llu.%03llu s)",
+              c->active ? "to " : "", c->active ? c->peer_host : "", c->active ? " " : "", c->reason,
               c->link_ready && c->link.syntax != PSYC_SYNTAX_UNKNOWN ? psyc_link_syntax_name(c->link.syntax)
               : c->tls                                               ? "TLS"
                                                                      : "unknown",
@@ -157,6 +162,9 @@ static void circuit_begin_close(psyc_circuit *c, log_level level, const char *re
     if (c->phase != PSYC_CIRCUIT_RUNNING)
         return;
     circuit_set_reason(c, level, "%s", reason);
+    /* Nothing more is sent here: the queue looks for another circuit. */
+    psyc_circuit_auth_cancel(c);
+    psyc_out_circuit_gone(c->gw->psyc_out, c, reason);
     /* TLS: the croak, then close_notify, so the peer can tell our close
      * from a truncation attack (RFC 8446 §6.1). */
     circuit_flush_tls(c, 1);
@@ -182,6 +190,10 @@ static void circuit_on_timer(uv_timer_t *t)
     }
     if (c->phase != PSYC_CIRCUIT_RUNNING)
         return;
+    if (c->connecting) {
+        psyc_circuit_close(c, LOG_LEVEL_INFO, "connect timeout");
+        return;
+    }
     /* psyced quits silent circuits too (PSYC.md §5: call_out(#'quit, 90)
      * before the first packet); ours is one configurable limit. */
     psyc_link_close(&c->link, 0, "idle timeout (%llu s without input)",
@@ -229,11 +241,36 @@ static void circuit_tls_established(psyc_circuit *c)
              tls_conn_peer_verified(c->tls) ? "" : tls_conn_peer_verify_error(c->tls, why, sizeof why));
 }
 
+static void circuit_read_start(psyc_circuit *c);
+
+/* After the link has seen input or a host verdict: send its answers, close
+ * on its verdict, and stop reading while it holds packets for a host check
+ * (PSYC.md §5: the circuit's packets wait, in order). */
+static void circuit_after_link(psyc_circuit *c, int verdict)
+{
+    circuit_flush(c);
+    if (c->phase != PSYC_CIRCUIT_RUNNING)
+        return;
+    if (verdict == PSYC_LINK_VERDICT_CLOSE) {
+        circuit_begin_close(c, c->link.error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, c->link.reason);
+        return;
+    }
+    if (c->link.state == PSYC_LINK_HOLD) {
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        }
+    } else if (!c->reading && !c->peer_eof) {
+        circuit_read_start(c);
+    }
+}
+
 /* Ciphertext from the socket: through TLS, then the plaintext into the
- * link, then whatever both have to answer back out. */
+ * link, then whatever both have to answer back out. n == 0: only what the
+ * TLS session already holds (after a host check held the link). */
 static void circuit_tls_input(psyc_circuit *c, const char *data, size_t n)
 {
-    int rc = tls_conn_feed(c->tls, data, n);
+    int rc = n ? tls_conn_feed(c->tls, data, n) : 0;
     if (rc < 0) {
         /* The alert TLS queued tells the peer; the log tells us. */
         circuit_begin_close(c, LOG_LEVEL_WARN, tls_conn_error(c->tls));
@@ -263,12 +300,11 @@ static void circuit_tls_input(psyc_circuit *c, const char *data, size_t n)
         if (got == 0)
             break;
         verdict = psyc_link_received(&c->link, got, uv_now(c->gw->loop));
-        if (verdict != PSYC_LINK_VERDICT_GO_ON)
-            break; /* inside TLS the link never asks for TLS again: it closes */
+        if (verdict != PSYC_LINK_VERDICT_GO_ON || c->link.state == PSYC_LINK_HOLD)
+            break; /* inside TLS the link never asks for TLS again: it closes;
+                      held: the rest stays in the TLS session until resumed */
     }
-    circuit_flush(c);
-    if (verdict != PSYC_LINK_VERDICT_GO_ON && c->phase == PSYC_CIRCUIT_RUNNING)
-        circuit_begin_close(c, c->link.error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, c->link.reason);
+    circuit_after_link(c, verdict);
 }
 
 /* The plain listener saw 0x16 (PSYC.md §2.1: TLS autodetected on 4404):
@@ -298,6 +334,7 @@ static void circuit_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (nread == UV_EOF) {
             c->peer_eof = 1;
             uv_read_stop(s);
+            c->reading = 0;
             if (c->phase == PSYC_CIRCUIT_LINGER) {
                 if (!c->shutdown_pending)
                     circuit_close_recorded(c);
@@ -329,15 +366,74 @@ static void circuit_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         circuit_start_tls(c);
         return;
     }
+    circuit_after_link(c, verdict);
+}
+
+static void circuit_read_start(psyc_circuit *c)
+{
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, circuit_on_alloc, circuit_on_read);
+    if (rc < 0) {
+        char why[128];
+        snprintf(why, sizeof why, "cannot read: %s", uv_strerror(rc));
+        psyc_circuit_close(c, LOG_LEVEL_WARN, why);
+        return;
+    }
+    c->reading = 1;
+}
+
+int psyc_circuit_running(const psyc_circuit *c)
+{
+    return c->phase == PSYC_CIRCUIT_RUNNING && c->link_ready && !c->connecting;
+}
+
+int psyc_circuit_send(psyc_circuit *c, const psyc_packet *p)
+{
+    if (!psyc_circuit_running(c))
+        return PSYC_ERR_INVALID;
+    int rc = p ? psyc_link_send(&c->link, p) : 0;
+    if (rc == 0 && p)
+        c->packets_out++;
     circuit_flush(c);
-    if (verdict && c->phase == PSYC_CIRCUIT_RUNNING)
-        circuit_begin_close(c, c->link.error ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, c->link.reason);
+    return rc;
+}
+
+void psyc_circuit_auth_done(psyc_circuit *c, const char *host, int accept, const char *why)
+{
+    if (c->phase != PSYC_CIRCUIT_RUNNING || !c->link_ready)
+        return;
+    int verdict = psyc_link_auth_result(&c->link, host, accept, why, uv_now(c->gw->loop));
+    if (c->tls && verdict == PSYC_LINK_VERDICT_GO_ON && c->link.state != PSYC_LINK_HOLD) {
+        /* Plaintext that arrived behind the held packet is still inside
+         * the TLS session: take it now, in order. */
+        circuit_flush(c);
+        circuit_tls_input(c, NULL, 0);
+        return;
+    }
+    circuit_after_link(c, verdict);
 }
 
 /* Views for the log: at most `max` bytes of a value. */
 static int circuit_len(psyc_str s, int max)
 {
     return s.len > (size_t)max ? max : (int)s.len;
+}
+
+/* Where a packet comes from: _source for unicast, _source_relay and
+ * _context for multicast (PSYC.md §4.1, §9). */
+static void circuit_log_packet(psyc_circuit *c, const char *what, const psyc_packet *p)
+{
+    const psyc_modifier *src = psyc_packet_find_routing(p, "_source");
+    const psyc_modifier *relay = psyc_packet_find_routing(p, "_source_relay");
+    const psyc_modifier *context = psyc_packet_find_routing(p, "_context");
+    const psyc_modifier *target = psyc_packet_find_routing(p, "_target");
+    psyc_str none = PSYC_STR_LIT("-");
+    psyc_str method = p->method.ptr ? p->method : PSYC_STR_LIT("(state change)");
+    psyc_str s = src ? src->value : relay ? relay->value : none;
+    psyc_str t = target ? target->value : context ? context->value : none;
+    log_debug(COMP, c->peer.text, "%s %.*s source %.*s %s %.*s (%zu routing, %zu entity, %zu body bytes)", what,
+              circuit_len(method, 128), method.ptr, circuit_len(s, 256), s.ptr,
+              target ? "target" : context ? "context" : "target", circuit_len(t, 256), t.ptr, p->n_routing,
+              p->n_entity, p->data.len);
 }
 
 static void circuit_on_link_event(void *ctx, psyc_link *link, psyc_link_event ev,
@@ -350,30 +446,53 @@ static void circuit_on_link_event(void *ctx, psyc_link *link, psyc_link_event ev
                   c->tls ? " (inside TLS)" : "");
         break;
     case PSYC_LINK_EV_GREETING:
-        log_info(COMP, c->peer.text, "circuit established (%s%s)", psyc_link_syntax_name(link->syntax),
-                 c->tls ? " over TLS" : "");
+        log_info(COMP, c->peer.text, "circuit established (%s%s%s%s)", psyc_link_syntax_name(link->syntax),
+                 c->tls ? " over TLS" : "", c->active ? ", ours to " : "", c->active ? c->peer_host : "");
         break;
     case PSYC_LINK_EV_PING:
         log_debug(COMP, c->peer.text, "ping: %s",
                   answered ? "answered" : "not answered (once per 120 s, PSYC.md 2.2)");
         break;
-    case PSYC_LINK_EV_PACKET: {
-        /* Where a packet comes from: _source for unicast, _source_relay and
-         * _context for multicast (PSYC.md §4.1, §9). */
-        const psyc_modifier *src = psyc_packet_find_routing(p, "_source");
-        const psyc_modifier *relay = psyc_packet_find_routing(p, "_source_relay");
-        const psyc_modifier *context = psyc_packet_find_routing(p, "_context");
-        const psyc_modifier *target = psyc_packet_find_routing(p, "_target");
-        psyc_str none = PSYC_STR_LIT("-");
+    case PSYC_LINK_EV_CIRCUIT:
+        circuit_log_packet(c, "packet", p);
+        if (p->method.ptr && (psyc_inherits(p->method, PSYC_STR_LIT("_error")) ||
+                              psyc_inherits(p->method, PSYC_STR_LIT("_failure")))) {
+            /* A croak (PSYC.md §2.3 step 6) or a refused authorization:
+             * its text says why; psyced closes right after a croak. */
+            psyc_buf text;
+            psyc_buf_init(&text);
+            if (psyc_text_expand_packet(p->data, p, &text) != 0)
+                psyc_buf_reset(&text);
+            log_warn(COMP, c->peer.text, "peer says %.*s: %.*s", circuit_len(p->method, 128), p->method.ptr,
+                     (int)(text.len > 400 ? 400 : text.len), text.data ? text.data : "");
+            psyc_buf_free(&text);
+        }
+        break;
+    case PSYC_LINK_EV_PACKET:
+        circuit_log_packet(c, "packet", p);
+        /* The core boundary: every authenticated packet goes to routing/. */
+        psyc_face_deliver(c->gw, c, p);
+        break;
+    case PSYC_LINK_EV_REFUSED: {
         psyc_str method = p->method.ptr ? p->method : PSYC_STR_LIT("(state change)");
-        psyc_str s = src ? src->value : relay ? relay->value : none;
-        psyc_str t = target ? target->value : context ? context->value : none;
-        log_debug(COMP, c->peer.text, "packet %.*s source %.*s %s %.*s (%zu routing, %zu entity, %zu body bytes)",
-                  circuit_len(method, 128), method.ptr, circuit_len(s, 256), s.ptr,
-                  target ? "target" : context ? "context" : "target", circuit_len(t, 256), t.ptr,
-                  p->n_routing, p->n_entity, p->data.len);
+        log_warn(COMP, c->peer.text, "refused %.*s: source host %s is not authenticated for %s (%s)%s",
+                 circuit_len(method, 128), method.ptr, link->last_host, c->peer.ip, link->last_why,
+                 psyc_inherits(method, PSYC_STR_LIT("_error")) || psyc_inherits(method, PSYC_STR_LIT("_failure"))
+                     ? ", not answered"
+                     : psyc_inherits(method, PSYC_STR_LIT("_request_authorization"))
+                         ? ", answered _error_invalid_uniform_source"
+                         : ", answered " PSYC_LINK_MC_REFUSED);
         break;
     }
+    case PSYC_LINK_EV_NOT_AUTHORIZED:
+        log_warn(COMP, c->peer.text, "peer refused our authorization on its circuit (%.*s)",
+                 circuit_len(p->method, 128), p->method.ptr);
+        psyc_out_circuit_gone(c->gw->psyc_out, c, "peer refused our authorization");
+        break;
+    case PSYC_LINK_EV_READY:
+        log_debug(COMP, c->peer.text, "ready to send (%s)", psyc_link_syntax_name(link->syntax));
+        psyc_out_circuit_ready(c->gw->psyc_out, c);
+        break;
     }
 }
 
@@ -428,8 +547,10 @@ int psyc_circuit_accept(gw *g, uv_stream_t *server, int tls)
         .tls = tls,
         .tls_autodetect = g->tls != NULL,
         .on_event = circuit_on_link_event,
+        .authenticate = psyc_circuit_authenticate,
         .ctx = c,
     };
+    c->trusted = psyc_face_peer_trusted(g, c->peer.ip);
     rc = psyc_link_init(&c->link, &params);
     if (rc < 0) {
         psyc_circuit_close(c, LOG_LEVEL_ERROR, "out of memory");
@@ -444,13 +565,106 @@ int psyc_circuit_accept(gw *g, uv_stream_t *server, int tls)
         }
     }
 
-    rc = uv_read_start((uv_stream_t *)&c->tcp, circuit_on_alloc, circuit_on_read);
-    if (rc < 0) {
-        char why[128];
-        snprintf(why, sizeof why, "cannot read: %s", uv_strerror(rc));
-        psyc_circuit_close(c, LOG_LEVEL_WARN, why);
-        return rc;
-    }
+    circuit_read_start(c);
+    if (!c->reading)
+        return UV_EIO;
     circuit_restart_idle(c);
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Outgoing circuits (issue 5: psyc_out opens them)                    */
+
+static void circuit_on_connect(uv_connect_t *req, int status)
+{
+    psyc_circuit *c = req->data;
+    c->connecting = 0;
+    if (c->phase == PSYC_CIRCUIT_CLOSING)
+        return; /* closed while connecting (shutdown); already logged */
+    if (status < 0) {
+        char why[160];
+        snprintf(why, sizeof why, "connect failed: %s", uv_strerror(status));
+        psyc_circuit_close(c, LOG_LEVEL_INFO, why);
+        return;
+    }
+    gw *g = c->gw;
+    net_tcp_local(&c->tcp, &c->local);
+    uv_tcp_nodelay(&c->tcp, 1);
+    /* PSYC.md §2.3: the tag of our _request_authorization is random. */
+    char tag[PSYC_OUT_TAG_SIZE];
+    psyc_out_tag(tag);
+    psyc_link_params params = {
+        .host = g->host,
+        .implementation = g->implementation,
+        .peer_ip = c->peer.ip,
+        .peer_port = c->peer.port,
+        .peer_v6 = c->peer.family == AF_INET6,
+        .max_packet = g->max_packet,
+        .active = 1,
+        .syntax = c->syntax,
+        .peer_host = c->peer_host,
+        .auth_tag = tag,
+        .on_event = circuit_on_link_event,
+        .authenticate = psyc_circuit_authenticate,
+        .ctx = c,
+    };
+    int rc = psyc_link_init(&c->link, &params);
+    if (rc < 0) {
+        psyc_circuit_close(c, LOG_LEVEL_ERROR, "out of memory");
+        return;
+    }
+    c->link_ready = 1;
+    log_info(COMP, c->peer.text, "circuit open (connected to %s from %s, %s)", c->peer_host, c->local.text,
+             psyc_link_syntax_name(c->syntax));
+    circuit_read_start(c);
+    if (c->phase != PSYC_CIRCUIT_RUNNING)
+        return;
+    circuit_restart_idle(c);
+    circuit_flush(c); /* our opening: `.` + notice, or `|` (PSYC.md §2) */
+}
+
+psyc_circuit *psyc_circuit_connect(gw *g, const struct sockaddr *sa, const char *peer_host,
+                                   psyc_syntax syntax, psyc_peer *owner)
+{
+    psyc_circuit *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->gw = g;
+    c->close_level = LOG_LEVEL_INFO;
+    c->active = 1;
+    c->syntax = syntax;
+    c->out_peer = owner;
+    snprintf(c->peer_host, sizeof c->peer_host, "%s", peer_host);
+    net_peer_from_sockaddr(sa, &c->peer);
+    int rc = uv_tcp_init(g->loop, &c->tcp);
+    if (rc < 0) {
+        free(c);
+        log_warn(COMP, NULL, "cannot open a circuit to %s: %s", peer_host, uv_strerror(rc));
+        return NULL;
+    }
+    c->tcp.data = c;
+    c->handles_open = 1;
+    gw_circuit_link(g, c);
+    rc = uv_timer_init(g->loop, &c->timer);
+    if (rc == 0) {
+        c->timer.data = c;
+        c->handles_open = 2;
+        c->connect_req.data = c;
+        rc = uv_tcp_connect(&c->connect_req, &c->tcp, sa, circuit_on_connect);
+    }
+    if (rc < 0) {
+        log_warn(COMP, c->peer.text, "cannot connect to %s: %s", peer_host, uv_strerror(rc));
+        c->out_peer = NULL; /* the caller hears it from the NULL */
+        c->phase = PSYC_CIRCUIT_CLOSING;
+        uv_close((uv_handle_t *)&c->tcp, circuit_handle_closed);
+        if (c->handles_open == 2)
+            uv_close((uv_handle_t *)&c->timer, circuit_handle_closed);
+        return NULL;
+    }
+    c->connecting = 1;
+    c->opened_ms = uv_now(g->loop);
+    g->circuits_total++;
+    c->trusted = psyc_face_peer_trusted(g, c->peer.ip);
+    uv_timer_start(&c->timer, circuit_on_timer, PSYC_CIRCUIT_CONNECT_TIMEOUT_MS, 0);
+    return c;
 }

@@ -411,4 +411,7 @@ int psyc_uniform_render(const psyc_uniform *u, psyc_buf *out);
  * 0, a negative psyc_uniform_err (out unchanged) or PSYC_ERR_NOMEM. */
 int psyc_uniform_normalize(psyc_str s, psyc_buf *out);
 
+/* The circuit state machine (greeting, authorization, ping, close). */
+#include "psyc/link.h"
+
 #endif /* PSYC_PSYC_H */

@@ -199,7 +199,7 @@ def test_idle(binary, tmp):
     log_path = os.path.join(tmp, "idle.log")
     with open(conf, "w") as f:
         f.write("[gateway]\nhost = %s\nstate_dir = %s\n[psyc]\nlisten = 127.0.0.1:%d\n"
-                "listen_tls = none\nidle_timeout = 1\n" % (HOST, os.path.join(tmp, "var"), port))
+                "listen_tls = none\nidle_timeout = 1\n[s2s]\nlisten = none\n" % (HOST, os.path.join(tmp, "var"), port))
     with open(log_path, "w") as logf:
         proc = subprocess.Popen([binary, "-c", conf], stdin=subprocess.DEVNULL,
                                 stdout=logf, stderr=logf)
@@ -240,7 +240,7 @@ def main():
         log_path = os.path.join(tmp, "stderr.log")
         with open(conf, "w") as f:
             f.write("[gateway]\nhost = %s\nstate_dir = %s\nlog_level = debug\n"
-                    "[psyc]\nlisten = 127.0.0.1:%d\nlisten_tls = none\nidle_timeout = 30\n"
+                    "[psyc]\nlisten = 127.0.0.1:%d\nlisten_tls = none\nidle_timeout = 30\n[s2s]\nlisten = none\n"
                     % (HOST, os.path.join(tmp, "var"), port))
         logf = open(log_path, "w")
         proc = subprocess.Popen([binary, "-c", conf], stdin=subprocess.DEVNULL,

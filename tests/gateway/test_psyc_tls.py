@@ -231,7 +231,7 @@ def main():
         with open(conf, "w") as f:
             f.write("[gateway]\nhost = %s\nstate_dir = %s\nlog_level = debug\n"
                     "[psyc]\nlisten = 127.0.0.1:%d\nlisten_tls = 127.0.0.1:%d\nidle_timeout = 30\n"
-                    "[tls]\ngenerate_self_signed = yes\n" % (HOST, state, plain, tls))
+                    "[tls]\ngenerate_self_signed = yes\n[s2s]\nlisten = none\n" % (HOST, state, plain, tls))
         proc = start(binary, conf, log_path)
         try:
             wait_for(lambda: "listening on 127.0.0.1:%d" % tls in read(log_path)

@@ -699,6 +699,33 @@ static void test_choice_keys(void **state)
     expect_one_error("[psyc]\nsyntax = 1\n", 2, "expected one of: 0.9,1.0");
 }
 
+/* [psyc] trusted: peers that may send for any host (PSYC.md §5 rule 1);
+ * IPv4 and host names, lower-cased, empty by default. */
+static void test_psyc_trusted(void **state)
+{
+    (void)state;
+    cfg *c = cfg_new();
+    const char *const *list = NULL;
+    assert_int_equal(cfg_parse_buffer(c, "<t>", "", 0), 0);
+    assert_int_equal(cfg_get_domains(c, "psyc", "trusted", &list), 0);
+    cfg_free(c);
+    c = cfg_new();
+    const char *text = "[psyc]\ntrusted = 192.0.2.7, Relay.Example.ORG 127.0.0.1\n";
+    assert_int_equal(cfg_parse_buffer(c, "<t>", text, strlen(text)), 0);
+    assert_int_equal(cfg_get_domains(c, "psyc", "trusted", &list), 3);
+    assert_string_equal(list[0], "192.0.2.7");
+    assert_string_equal(list[1], "relay.example.org");
+    assert_string_equal(list[2], "127.0.0.1");
+    cfg_free(c);
+    c = cfg_new();
+    text = "[psyc]\ntrusted =\n";
+    assert_int_equal(cfg_parse_buffer(c, "<t>", text, strlen(text)), 0);
+    assert_int_equal(cfg_get_domains(c, "psyc", "trusted", &list), 0);
+    cfg_free(c);
+    expect_one_error("[psyc]\ntrusted = bad_name\n", 2, "is not a DNS name");
+    expect_one_error("[psyc]\ntrusted = a.test a.test\n", 2, "listed twice");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_tls_section),      cmocka_unit_test(test_tls_errors),
         cmocka_unit_test(test_component_section), cmocka_unit_test(test_component_errors),
         cmocka_unit_test(test_choice_keys),
+        cmocka_unit_test(test_psyc_trusted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

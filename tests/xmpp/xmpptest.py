@@ -122,6 +122,7 @@ slixmpp (one asyncio loop for the whole test run; close_loop() at the end):
       login or an error stanza.
   Client(jid, password, host, port)  a client that stays online:
       .connect(timeout=20)  .send(to, body, mtype="chat")
+      .ping(to, timeout=15) -> "result" | "error:CONDITION" (XEP-0199)
       .wait_message(regex=None, timeout=20, accept_errors=False) -> Reply
           (with accept_errors an error stanza is returned too: its text is
           the condition, e.g. "remote-server-not-found", .type "error")
@@ -963,6 +964,20 @@ class Client:
             return run(go(), timeout)
         except Fail as e:
             raise Fail("%s: no message%s: %s" % (self.jid, " matching /%s/" % regex if regex else "", e))
+
+    def ping(self, to, timeout=15):
+        """XEP-0199 ping to `to`: "result", or "error:CONDITION" (or "error:timeout")."""
+        async def go():
+            import xml.etree.ElementTree as ET
+            iq = self.c.make_iq_get(ito=to)
+            iq.append(ET.Element("{urn:xmpp:ping}ping"))
+            try:
+                r = await iq.send(timeout=timeout)
+                return str(r["type"])
+            except Exception as e:  # slixmpp: IqError (type='error') or IqTimeout
+                iq_ = getattr(e, "iq", None)
+                return "error:%s" % (iq_["error"]["condition"] if iq_ is not None else "timeout")
+        return run(go(), timeout + 5)
 
     def disconnect(self):
         async def go():

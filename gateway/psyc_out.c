@@ -1,0 +1,527 @@
+/* psyc_out.c: outgoing PSYC circuits and their queues (see psyc_out.h). */
+#include "gateway/psyc_out.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+
+#include "gateway/gw.h"
+#include "gateway/log.h"
+#include "gateway/psyc_circuit.h"
+#include "routing/routing.h"
+
+#define COMP "psyc"
+
+static void out_try_next(psyc_peer *p);
+static void out_resolve(psyc_peer *p);
+
+static void out_item_free(psyc_out_item *it)
+{
+    psyc_packet_free(&it->pkt);
+    free(it);
+}
+
+void psyc_out_tag(char *buf)
+{
+    unsigned char r[8];
+    if (RAND_bytes(r, sizeof r) != 1) {
+        /* Only a correlation token (PSYC.md §4.1 _tag), not a secret. */
+        static unsigned counter;
+        unsigned v = ++counter;
+        memcpy(r, &v, sizeof v);
+        memcpy(r + 4, &v, sizeof v);
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(buf + 2 * i, 3, "%02x", r[i]);
+}
+
+psyc_out *psyc_out_new(gw *g)
+{
+    psyc_out *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->g = g;
+    /* psyced opens 0.9 circuits unless built with USE_SPYC (PSYC.md §2.1). */
+    o->syntax = cfg_get_choice(g->cfg, "psyc", "syntax") == 1 ? PSYC_SYNTAX_10 : PSYC_SYNTAX_09;
+    return o;
+}
+
+static void out_timer_closed(uv_handle_t *h)
+{
+    psyc_peer *p = h->data;
+    free(p->cands);
+    free(p);
+}
+
+static void out_drop_queue(psyc_peer *p, const char *why)
+{
+    if (p->n_queued)
+        log_warn(COMP, p->name, "dropping %zu queued packets: %s", p->n_queued, why);
+    p->dropped += p->n_queued;
+    p->out->dropped_total += p->n_queued;
+    while (p->head) {
+        psyc_out_item *it = p->head;
+        p->head = it->next;
+        out_item_free(it);
+    }
+    p->tail = NULL;
+    p->n_queued = 0;
+}
+
+void psyc_out_stop(psyc_out *o)
+{
+    if (!o || o->stopping)
+        return;
+    o->stopping = 1;
+    for (psyc_peer *p = o->peers; p; p = p->next) {
+        if (p->req) {
+            dns_cancel(p->req);
+            p->req = NULL;
+        }
+        if (p->circuit && p->circuit->out_peer == p)
+            p->circuit->out_peer = NULL;
+        p->circuit = NULL;
+        out_drop_queue(p, "gateway shutting down");
+    }
+    for (psyc_circuit *c = o->g->circuits; c; c = c->next)
+        c->out_peer = NULL;
+    /* Each peer is freed once its timer handle is closed. */
+    psyc_peer *p = o->peers;
+    o->peers = NULL;
+    while (p) {
+        psyc_peer *next = p->next;
+        uv_timer_stop(&p->retry);
+        p->timer_live = 0;
+        uv_close((uv_handle_t *)&p->retry, out_timer_closed);
+        p = next;
+    }
+}
+
+void psyc_out_free(psyc_out *o)
+{
+    if (!o)
+        return;
+    /* psyc_out_stop handed every peer to its timer's close callback. */
+    free(o);
+}
+
+/* ------------------------------------------------------------------ */
+/* Peers                                                              */
+
+static psyc_peer *out_find(psyc_out *o, const char *host, int port)
+{
+    for (psyc_peer *p = o->peers; p; p = p->next)
+        if (p->port == port && strcmp(p->host, host) == 0)
+            return p;
+    return NULL;
+}
+
+static psyc_peer *out_peer_new(psyc_out *o, const char *host, int port)
+{
+    psyc_peer *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->out = o;
+    snprintf(p->host, sizeof p->host, "%s", host);
+    p->port = port;
+    if (port)
+        snprintf(p->name, sizeof p->name, "%s:%d", host, port);
+    else
+        snprintf(p->name, sizeof p->name, "%s", host);
+    p->backoff_ms = PSYC_OUT_BACKOFF_MIN_MS;
+    if (uv_timer_init(o->g->loop, &p->retry) < 0) {
+        free(p);
+        return NULL;
+    }
+    p->retry.data = p;
+    p->timer_live = 1;
+    p->next = o->peers;
+    o->peers = p;
+    return p;
+}
+
+/* Sends what waits while the circuit can take it. */
+static void out_flush(psyc_peer *p)
+{
+    while (p->head && p->circuit && psyc_circuit_running(p->circuit) &&
+           psyc_link_can_send(&p->circuit->link)) {
+        psyc_out_item *it = p->head;
+        p->head = it->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->n_queued--;
+        int rc = psyc_circuit_send(p->circuit, &it->pkt);
+        if (rc < 0) {
+            p->dropped++;
+            p->out->dropped_total++;
+            log_warn(COMP, p->name, "packet %.*s not sent: %s", (int)(it->pkt.method.len > 80 ? 80 : it->pkt.method.len),
+                     it->pkt.method.ptr ? it->pkt.method.ptr : "", psyc_strerror(rc));
+        } else {
+            p->sent++;
+        }
+        out_item_free(it);
+    }
+}
+
+/* The packet could not wait: tell its sender (PSYC.md §4.4: delivery
+ * failures come back as unicast to the original source). */
+static void out_bounce(psyc_out *o, const psyc_packet *pkt, const char *why)
+{
+    char root[300];
+    snprintf(root, sizeof root, "psyc://%s/", o->g->host);
+    psyc_packet b;
+    psyc_packet_init(&b);
+    int rc = routing_psyc_bounce(pkt, root, "_failure_unsuccessful_delivery",
+                                 "Your message to [_uniform_target] could not be delivered.", &b);
+    if (rc == 1) {
+        const psyc_modifier *t = psyc_packet_find_routing(&b, "_target");
+        /* A bounce to ourselves has nowhere to go. */
+        if (t && !routing_psyc_is_local(t->value, o->g->host)) {
+            log_info(COMP, NULL, "bouncing _failure_unsuccessful_delivery to %.*s: %s", (int)t->value.len,
+                     t->value.ptr, why);
+            psyc_out_send(o, &b);
+        }
+    }
+    psyc_packet_free(&b);
+}
+
+static int out_enqueue(psyc_peer *p, const psyc_packet *pkt)
+{
+    if (p->n_queued >= PSYC_OUT_MAX_QUEUE) {
+        p->dropped++;
+        p->out->dropped_total++;
+        log_warn(COMP, p->name, "queue full (%d packets): packet %.*s dropped (%llu dropped so far)",
+                 PSYC_OUT_MAX_QUEUE, (int)(pkt->method.len > 80 ? 80 : pkt->method.len),
+                 pkt->method.ptr ? pkt->method.ptr : "", (unsigned long long)p->dropped);
+        out_bounce(p->out, pkt, "queue full");
+        return PSYC_ERR_TOO_LARGE;
+    }
+    psyc_out_item *it = calloc(1, sizeof *it);
+    if (!it)
+        return PSYC_ERR_NOMEM;
+    if (psyc_packet_copy(&it->pkt, pkt) != 0) {
+        free(it);
+        return PSYC_ERR_NOMEM;
+    }
+    if (p->tail)
+        p->tail->next = it;
+    else
+        p->head = it;
+    p->tail = it;
+    p->n_queued++;
+    return 0;
+}
+
+static void out_set_circuit(psyc_peer *p, psyc_circuit *c)
+{
+    if (p->circuit && p->circuit != c && p->circuit->out_peer == p)
+        p->circuit->out_peer = NULL;
+    p->circuit = c;
+    if (c && !c->out_peer)
+        c->out_peer = p;
+}
+
+/* An incoming circuit on which `host` is authenticated (psyced reuses the
+ * peer's circuit, PSYC.md §9 "Both circuits are used"), or NULL. */
+static psyc_circuit *out_find_incoming(psyc_out *o, const char *host)
+{
+    for (psyc_circuit *c = o->g->circuits; c; c = c->next) {
+        if (c->active || !psyc_circuit_running(c) || !c->link_ready || c->link.auth_refused)
+            continue;
+        if (c->link.state != PSYC_LINK_OPEN && c->link.state != PSYC_LINK_HOLD)
+            continue;
+        if (psyc_link_host_authenticated(&c->link, host))
+            return c;
+    }
+    return NULL;
+}
+
+/* Uses circuit c of the peer's host: ready now, or after our
+ * `_request_authorization` on 1.0 (PSYC.md §2.3 step 4). */
+static int out_use_incoming(psyc_peer *p, psyc_circuit *c)
+{
+    if (!psyc_link_can_send(&c->link)) {
+        char tag[PSYC_OUT_TAG_SIZE];
+        psyc_out_tag(tag);
+        if (psyc_link_request_authorization(&c->link, p->host, tag) < 0)
+            return 0;
+        psyc_circuit_send(c, NULL); /* flush the request */
+        log_info(COMP, c->peer.text, "asking %s for authorization to send on its circuit (tag %s)", p->name,
+                 c->link.tag);
+    }
+    out_set_circuit(p, c);
+    if (psyc_link_can_send(&c->link)) {
+        p->state = PSYC_PEER_READY;
+        log_info(COMP, c->peer.text, "sending to %s on its own circuit to us (%s)", p->name,
+                 psyc_link_syntax_name(c->link.syntax));
+    } else {
+        p->state = PSYC_PEER_CONNECTING;
+    }
+    return 1;
+}
+
+static void out_on_retry(uv_timer_t *t)
+{
+    psyc_peer *p = t->data;
+    if (p->out->stopping || p->state != PSYC_PEER_BACKOFF)
+        return;
+    if (!p->head) {
+        p->state = PSYC_PEER_IDLE;
+        return;
+    }
+    log_info(COMP, p->name, "retrying (%zu packets waiting)", p->n_queued);
+    out_resolve(p);
+}
+
+/* Every candidate failed (or the lookup did): wait, then start over. */
+static void out_backoff(psyc_peer *p, const char *reason)
+{
+    p->circuit = NULL;
+    if (p->out->stopping)
+        return;
+    if (reason != p->last_error)
+        snprintf(p->last_error, sizeof p->last_error, "%s", reason);
+    reason = p->last_error;
+    if (!p->head) {
+        p->state = PSYC_PEER_IDLE;
+        log_info(COMP, p->name, "no circuit: %s; nothing waits, reconnecting on demand", reason);
+        return;
+    }
+    uint32_t delay = p->backoff_ms;
+    /* 1 s .. 60 s, doubling: a peer that is down is not hammered, one that
+     * comes back is found again soon (as the component links do). */
+    p->backoff_ms = delay >= PSYC_OUT_BACKOFF_MAX_MS / 2 ? PSYC_OUT_BACKOFF_MAX_MS : delay * 2;
+    p->state = PSYC_PEER_BACKOFF;
+    log_warn(COMP, p->name, "no circuit: %s; %zu packets wait, retrying in %u s", reason, p->n_queued,
+             (unsigned)(delay / 1000u));
+    if (p->timer_live)
+        uv_timer_start(&p->retry, out_on_retry, delay, 0);
+}
+
+static void out_try_next(psyc_peer *p)
+{
+    while (p->next_cand < p->n_cands) {
+        const dns_candidate *cand = &p->cands[p->next_cand++];
+        p->attempts++;
+        log_info(COMP, p->name, "connecting to %s:%u (%s, %s, attempt %llu)", cand->addr.ip, cand->port,
+                 cand->host, psyc_link_syntax_name(p->out->syntax), (unsigned long long)p->attempts);
+        psyc_circuit *c = psyc_circuit_connect(p->out->g, (const struct sockaddr *)&cand->addr.sa, p->host,
+                                               p->out->syntax, p);
+        if (c) {
+            p->state = PSYC_PEER_CONNECTING;
+            p->circuit = c;
+            return;
+        }
+    }
+    out_backoff(p, p->last_error[0] ? p->last_error : "no candidate could be connected");
+}
+
+static void out_take_candidates(psyc_peer *p, const dns_candidate *c, size_t n)
+{
+    free(p->cands);
+    p->cands = NULL;
+    p->n_cands = p->next_cand = 0;
+    if (n == 0)
+        return;
+    p->cands = calloc(n, sizeof *p->cands);
+    if (!p->cands)
+        return;
+    memcpy(p->cands, c, n * sizeof *c);
+    p->n_cands = n;
+}
+
+static void out_on_service(const dns_service_result *res, void *arg)
+{
+    psyc_peer *p = arg;
+    p->req = NULL;
+    if (res->status == DNS_ECANCELLED || p->out->stopping)
+        return;
+    if (res->status != DNS_OK) {
+        char why[400];
+        snprintf(why, sizeof why, "DNS lookup of _psyc._tcp.%s failed: %s", p->host, dns_strerror(res->status));
+        out_backoff(p, why);
+        return;
+    }
+    out_take_candidates(p, res->candidates, res->n_candidates);
+    p->last_error[0] = '\0';
+    out_try_next(p);
+}
+
+static void out_on_addrs(const dns_addrs_result *res, void *arg)
+{
+    psyc_peer *p = arg;
+    p->req = NULL;
+    if (res->status == DNS_ECANCELLED || p->out->stopping)
+        return;
+    if (res->status != DNS_OK) {
+        char why[400];
+        snprintf(why, sizeof why, "DNS lookup of %s failed: %s", p->host, dns_strerror(res->status));
+        out_backoff(p, why);
+        return;
+    }
+    /* An explicit port in the uniform: every address with that port. */
+    dns_candidate *c = calloc(res->n_addrs, sizeof *c);
+    if (!c) {
+        out_backoff(p, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < res->n_addrs; i++) {
+        memcpy(c[i].host, p->host, sizeof c[i].host < sizeof p->host ? sizeof c[i].host - 1 : sizeof p->host - 1);
+        c[i].port = (uint16_t)p->port;
+        c[i].addr = res->addrs[i];
+        if (c[i].addr.family == AF_INET)
+            ((struct sockaddr_in *)&c[i].addr.sa)->sin_port = htons((uint16_t)p->port);
+        else
+            ((struct sockaddr_in6 *)&c[i].addr.sa)->sin6_port = htons((uint16_t)p->port);
+    }
+    out_take_candidates(p, c, res->n_addrs);
+    free(c);
+    p->last_error[0] = '\0';
+    out_try_next(p);
+}
+
+/* Finds a circuit: an incoming one from the host, else a DNS lookup and
+ * our own. */
+static void out_resolve(psyc_peer *p)
+{
+    psyc_out *o = p->out;
+    if (!p->port) {
+        psyc_circuit *in = out_find_incoming(o, p->host);
+        if (in && out_use_incoming(p, in)) {
+            out_flush(p);
+            return;
+        }
+    }
+    if (!o->g->dns) {
+        out_backoff(p, "no resolver");
+        return;
+    }
+    p->state = PSYC_PEER_RESOLVING;
+    p->req = p->port ? dns_resolve_addrs(o->g->dns, p->host, out_on_addrs, p)
+                     : dns_resolve_service(o->g->dns, DNS_SVC_PSYC, p->host, out_on_service, p);
+    if (!p->req)
+        out_backoff(p, "cannot start a DNS lookup");
+}
+
+int psyc_out_send(psyc_out *o, const psyc_packet *pkt)
+{
+    const psyc_modifier *t = psyc_packet_find_routing(pkt, "_target");
+    psyc_uniform u;
+    if (!t || psyc_uniform_parse(&u, t->value) != PSYC_UNI_OK || !psyc_str_eq_c(u.scheme, "psyc") ||
+        u.host.len == 0 || u.host.len > 253 || u.port_num < 0 || u.port_num > 65535 ||
+        (u.transport && u.transport != 'c')) {
+        log_warn(COMP, NULL, "cannot send %.*s: no usable psyc: _target (TCP only)",
+                 (int)(pkt->method.len > 80 ? 80 : pkt->method.len), pkt->method.ptr ? pkt->method.ptr : "");
+        return PSYC_ERR_INVALID;
+    }
+    if (o->stopping)
+        return PSYC_ERR_INVALID;
+    char host[256];
+    for (size_t i = 0; i < u.host.len; i++) {
+        char ch = u.host.ptr[i];
+        host[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    host[u.host.len] = '\0';
+    /* The default port is no port: one queue for psyc://h/ and psyc://h:4404/. */
+    int port = (u.port_num == DNS_PORT_PSYC) ? 0 : (int)u.port_num;
+
+    psyc_peer *p = out_find(o, host, port);
+    if (!p && !(p = out_peer_new(o, host, port)))
+        return PSYC_ERR_NOMEM;
+
+    if (p->state == PSYC_PEER_READY && !p->head && p->circuit && psyc_link_can_send(&p->circuit->link)) {
+        int rc = psyc_circuit_send(p->circuit, pkt);
+        if (rc == 0)
+            p->sent++;
+        return rc;
+    }
+    int rc = out_enqueue(p, pkt);
+    if (rc < 0)
+        return rc;
+    if (p->state == PSYC_PEER_IDLE)
+        out_resolve(p);
+    else if (p->state == PSYC_PEER_READY)
+        out_flush(p);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Circuit events                                                     */
+
+static psyc_peer *out_peer_of(psyc_out *o, psyc_circuit *c)
+{
+    if (c->out_peer)
+        return c->out_peer;
+    for (psyc_peer *p = o->peers; p; p = p->next)
+        if (p->circuit == c)
+            return p;
+    return NULL;
+}
+
+void psyc_out_circuit_ready(psyc_out *o, psyc_circuit *c)
+{
+    if (!o || o->stopping)
+        return;
+    psyc_peer *p = out_peer_of(o, c);
+    if (!p || p->circuit != c)
+        return;
+    p->state = PSYC_PEER_READY;
+    p->backoff_ms = PSYC_OUT_BACKOFF_MIN_MS;
+    log_info(COMP, c->peer.text, "circuit to %s ready (%s%s), %zu packets waiting", p->name,
+             psyc_link_syntax_name(c->link.syntax), c->active ? "" : ", the peer's circuit", p->n_queued);
+    out_flush(p);
+}
+
+void psyc_out_circuit_gone(psyc_out *o, psyc_circuit *c, const char *reason)
+{
+    if (!o || o->stopping)
+        return;
+    psyc_peer *p = out_peer_of(o, c);
+    c->out_peer = NULL;
+    if (!p || p->circuit != c)
+        return;
+    p->circuit = NULL;
+    if (o->stopping)
+        return;
+    if (p->state == PSYC_PEER_CONNECTING && c->active) {
+        /* Not ready yet: the next candidate (RFC 2782 order), then backoff. */
+        snprintf(p->last_error, sizeof p->last_error, "%s", reason);
+        log_info(COMP, c->peer.text, "circuit to %s failed: %s", p->name, reason);
+        out_try_next(p);
+        return;
+    }
+    log_info(COMP, c->peer.text, "circuit to %s lost: %s", p->name, reason);
+    if (p->head) {
+        /* Reconnect at once (another circuit may exist), backoff after. */
+        p->state = PSYC_PEER_IDLE;
+        out_resolve(p);
+    } else {
+        p->state = PSYC_PEER_IDLE;
+    }
+}
+
+void psyc_out_host_authenticated(psyc_out *o, psyc_circuit *c, const char *host)
+{
+    if (!o || o->stopping)
+        return;
+    /* Packets that wait for this host (our circuit is down or still
+     * coming up) can take the peer's circuit now. */
+    psyc_peer *p = out_find(o, host, 0);
+    if (!p || !p->head || p->state == PSYC_PEER_READY || p->state == PSYC_PEER_CONNECTING || c->active ||
+        !psyc_circuit_running(c) || c->link.auth_refused)
+        return;
+    if (p->req) {
+        dns_cancel(p->req);
+        p->req = NULL;
+    }
+    if (p->timer_live)
+        uv_timer_stop(&p->retry);
+    if (!out_use_incoming(p, c)) {
+        out_backoff(p, "cannot use the peer's circuit");
+        return;
+    }
+    out_flush(p);
+}

@@ -1,0 +1,102 @@
+/*
+ * psyc_out.h: outgoing PSYC packets (issue 5, "PSYC face"). A packet for
+ * psyc://HOST[:PORT]/... goes to the circuit to that host:
+ *  - an incoming circuit from that host, when the host is authenticated on
+ *    it and we may send there (psyced uses both directions, PSYC.md §9;
+ *    on 1.0 we first ask `_request_authorization`, §2.3 step 4),
+ *  - else our own: DNS `_psyc._tcp` SRV (or the A/AAAA with port 4404;
+ *    `[dns] static` routes first; with an explicit port, the A/AAAA with
+ *    it), candidates in order, in `[psyc] syntax`.
+ * Until the circuit is ready the packets wait in a bounded queue per host
+ * (PSYC_OUT_MAX_QUEUE; beyond it they are dropped, counted, and bounced to
+ * their sender with `_failure_unsuccessful_delivery`, PSYC.md §4.4). A
+ * circuit that fails or is lost while packets wait is retried after 1 s,
+ * 2 s, 4 s ... at most 60 s. Every state change is logged with the peer
+ * and the reason.
+ */
+#ifndef GATEWAY_PSYC_OUT_H
+#define GATEWAY_PSYC_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "gateway/dns.h"
+#include "psyc/psyc.h"
+
+#define PSYC_OUT_MAX_QUEUE 1000
+#define PSYC_OUT_BACKOFF_MIN_MS 1000u
+#define PSYC_OUT_BACKOFF_MAX_MS 60000u
+
+typedef struct gw gw;
+typedef struct psyc_circuit psyc_circuit;
+typedef struct psyc_out psyc_out;
+typedef struct psyc_peer psyc_peer;
+
+typedef struct psyc_out_item {
+    struct psyc_out_item *next;
+    psyc_packet pkt; /* owned copy */
+} psyc_out_item;
+
+typedef enum psyc_peer_state {
+    PSYC_PEER_IDLE = 0,   /* nothing to do, no circuit */
+    PSYC_PEER_RESOLVING,  /* DNS lookup running */
+    PSYC_PEER_CONNECTING, /* our circuit is connecting or greeting */
+    PSYC_PEER_READY,      /* a circuit is ready: packets go out at once */
+    PSYC_PEER_BACKOFF,    /* waiting to retry */
+} psyc_peer_state;
+
+struct psyc_peer {
+    psyc_peer *next;
+    psyc_out *out;
+    char host[256];           /* lower case */
+    int port;                 /* 0: SRV / default 4404 */
+    char name[272];           /* host[:port], for the log */
+    psyc_peer_state state;
+
+    psyc_out_item *head, *tail;
+    size_t n_queued;
+
+    psyc_circuit *circuit;    /* the circuit we send on (own or reused), or NULL */
+    dns_req *req;
+    dns_candidate *cands;
+    size_t n_cands, next_cand;
+
+    uv_timer_t retry;
+    int timer_live;
+    uint32_t backoff_ms;
+    char last_error[400];
+
+    uint64_t sent, dropped, attempts;
+};
+
+struct psyc_out {
+    gw *g;
+    psyc_peer *peers;
+    psyc_syntax syntax;       /* [psyc] syntax of circuits we open */
+    int stopping;
+    uint64_t dropped_total;
+};
+
+/* A random _tag (16 hex digits and NUL) for _request_authorization. */
+#define PSYC_OUT_TAG_SIZE 17
+void psyc_out_tag(char *buf);
+
+/* NULL when out of memory. */
+psyc_out *psyc_out_new(gw *g);
+/* Cancels lookups and timers, drops what waits (logged), detaches from
+ * circuits. Before the circuits and the resolver are closed. */
+void psyc_out_stop(psyc_out *o);
+/* Frees everything (after the loop has run the close callbacks). */
+void psyc_out_free(psyc_out *o);
+
+/* Sends p (copied if it must wait) towards the host of its _target.
+ * 0, or a negative psyc_err when p has no usable psyc: _target (logged). */
+int psyc_out_send(psyc_out *o, const psyc_packet *p);
+
+/* From the circuits: ready to send; lost; `host` authenticated on c. */
+void psyc_out_circuit_ready(psyc_out *o, psyc_circuit *c);
+void psyc_out_circuit_gone(psyc_out *o, psyc_circuit *c, const char *reason);
+void psyc_out_host_authenticated(psyc_out *o, psyc_circuit *c, const char *host);
+
+#endif /* GATEWAY_PSYC_OUT_H */
