@@ -83,6 +83,8 @@ static const cfg_key_def cfg_schema[] = {
     {"s2s", "idle_timeout", CFG_T_UINT, "600", 0, 7 * 86400, NULL},
     {"s2s", "ping_interval", CFG_T_UINT, "120", 0, 86400, NULL},
     {"s2s", "give_up", CFG_T_UINT, "60", 1, 86400, NULL},
+    /* [bridge]: empty transport = natural addresses (routing/addr.h). */
+    {"bridge", "transport", CFG_T_DOMAINS, "", 0, 0, NULL},
 };
 
 #define CFG_N_KEYS (sizeof cfg_schema / sizeof cfg_schema[0])

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "gateway/bridge.h"
 #include "gateway/component_link.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
@@ -84,23 +85,19 @@ static int gw_start_signal(gw *g, int signum)
     return uv_signal_start(s, gw_on_signal, signum);
 }
 
-/* The core boundary for the component face (issue 5): every stanza the
- * server routes to one of our domains goes to routing/; what it answers
- * goes back on the same link. */
+/* The core boundary (issue 5, issue 6): every stanza the server routes to
+ * one of our component domains, and every stanza an S2S peer sends to one
+ * of our S2S domains, goes to the bridge. */
 static void gw_on_component_stanza(component_link *l, xml_node *stanza, void *ud)
 {
-    (void)ud;
-    xml_node *reply = routing_echo(stanza, l->domain);
-    if (reply) {
-        log_info("comp", l->peer, "component %s: echo answers %s", l->domain,
-                 xml_attr_get(reply, "to"));
-        component_link_send(l, reply);
-    } else {
-        log_debug("comp", l->peer, "component %s: no route for <%s/> from %s to %s", l->domain,
-                  stanza->name, xml_attr_get(stanza, "from") ? xml_attr_get(stanza, "from") : "-",
-                  xml_attr_get(stanza, "to") ? xml_attr_get(stanza, "to") : "-");
-    }
-    xml_node_free(stanza);
+    gw *g = ud;
+    bridge_from_xmpp(g->bridge, stanza, l->domain);
+}
+
+static void gw_on_s2s_stanza(void *ud, xml_node *stanza, const char *domain)
+{
+    gw *g = ud;
+    bridge_from_xmpp(g->bridge, stanza, domain);
 }
 
 /* One XEP-0114 link per [component] domain, all to the same server. */
@@ -191,7 +188,17 @@ int gw_start(gw *g)
     /* The S2S face needs TLS and DNS, both set up above. */
     if (s2s_face_start(g->loop, g->cfg, g->dns, g->tls, &g->s2s) != 0)
         return -1;
-    return gw_start_components(g);
+    s2s_face_set_local(g->s2s, gw_on_s2s_stanza, g);
+    rc = gw_start_components(g);
+    if (rc < 0)
+        return rc;
+    /* Last: it checks its transport domain against the faces. */
+    g->bridge = calloc(1, sizeof *g->bridge);
+    if (!g->bridge) {
+        log_error(COMP, NULL, "out of memory");
+        return UV_ENOMEM;
+    }
+    return bridge_init(g->bridge, g);
 }
 
 void gw_stop(gw *g, const char *why)
@@ -238,6 +245,10 @@ void gw_cleanup(gw *g)
     g->n_components = 0;
     s2s_face_free(g->s2s); /* its streams are closed: the loop ran dry */
     g->s2s = NULL;
+    if (g->bridge)
+        bridge_cleanup(g->bridge);
+    free(g->bridge);
+    g->bridge = NULL;
 }
 
 static void gw_close_stray(uv_handle_t *h, void *arg)

@@ -17,6 +17,7 @@
 typedef struct listener listener;
 typedef struct psyc_circuit psyc_circuit;
 typedef struct component_link component_link;
+typedef struct bridge bridge;
 typedef struct psyc_out psyc_out;
 typedef struct s2s_face s2s_face;
 
@@ -31,6 +32,7 @@ typedef struct gw {
     char implementation[400]; /* _implementation of our 0.9 greeting */
 
     tls_ctx *tls;             /* our certificate and trust anchors; NULL: no TLS */
+    bridge *bridge;           /* stanzas <-> packets between the faces */
     dns *dns;                 /* the one resolver ([dns]); closed by gw_stop */
 
     listener *listeners;

@@ -2,6 +2,7 @@
  * (see psyc_face.h). */
 #include "gateway/psyc_face.h"
 
+#include "gateway/bridge.h"
 #include "gateway/log.h"
 #include "gateway/psyc_circuit.h"
 #include "gateway/psyc_out.h"
@@ -33,6 +34,9 @@ static int face_len(psyc_str s)
 
 void psyc_face_deliver(gw *g, psyc_circuit *c, const psyc_packet *p)
 {
+    /* XMPP entities behind our host are the bridge's (issue 6). */
+    if (g->bridge && bridge_from_psyc(g->bridge, p, c->peer.text))
+        return;
     routing_psyc_env env = {.host = g->host, .circuit_trusted = c->trusted};
     psyc_packet out;
     psyc_packet_init(&out);

@@ -84,6 +84,8 @@ struct s2s_face {
     int stopping;
     int local_depth;
     uint64_t ping_seq;
+    s2s_face_local_fn local_fn;   /* who takes stanzas for our domains */
+    void *local_ud;
 };
 
 static void link_try(face_link *l);
@@ -324,6 +326,11 @@ static void face_local(s2s_face *f, xml_node *st, const char *domain)
         return;
     }
     f->local_depth++;
+    if (f->local_fn) {
+        f->local_fn(f->local_ud, st, domain);
+        f->local_depth--;
+        return;
+    }
     const char *why = NULL;
     xml_node *reply = routing_xmpp_local(st, domain, &why);
     if (reply) {
@@ -838,6 +845,17 @@ static int face_listen(s2s_face *f, face_listener *fl, const cfg_addr *a)
     log_info(COMP, NULL, "listening for XMPP S2S on %s (TLS %s)", fl->name,
              f->tlspol == S2S_TLS_NONE ? "off" : f->tlspol == S2S_TLS_REQUIRED ? "required" : "optional");
     return 0;
+}
+
+void s2s_face_set_local(s2s_face *f, s2s_face_local_fn fn, void *ud)
+{
+    f->local_fn = fn;
+    f->local_ud = ud;
+}
+
+int s2s_face_serves(const s2s_face *f, const char *domain)
+{
+    return f && face_domain_index(f, domain) >= 0;
 }
 
 int s2s_face_start(uv_loop_t *loop, const cfg *c, dns *d, tls_ctx *tls, s2s_face **out)

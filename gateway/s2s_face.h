@@ -50,6 +50,14 @@ typedef struct s2s_face s2s_face;
  * stay owned by the caller and must outlive s2s_face_stop. */
 int s2s_face_start(uv_loop_t *loop, const cfg *c, dns *d, tls_ctx *tls, s2s_face **out);
 
+/* Who takes the stanzas for our domains (the core: gateway/bridge.c); it
+ * owns each stanza. Without one, routing_xmpp_local answers (echo, ping,
+ * <service-unavailable/>). The callee may call s2s_face_send. */
+typedef void (*s2s_face_local_fn)(void *ud, xml_node *stanza, const char *domain);
+void s2s_face_set_local(s2s_face *f, s2s_face_local_fn fn, void *ud);
+/* 1 when `domain` (lower case) is one of ours on this face. */
+int s2s_face_serves(const s2s_face *f, const char *domain);
+
 /* Sends a stanza to the domain of its 'to' (takes it in every case).
  * A 'to' at one of our domains is delivered locally (routing). 0 when
  * taken for delivery, -1 when it was refused or bounced (logged). */

@@ -4,9 +4,10 @@
  * an edge format). Pure functions over routing/addr.h: no I/O, no clock.
  *
  * Addresses: 'from' -> _source, 'to' -> _target through addr_map; a JID's
- * resource rides in _resource_source / _resource_target, except for MUC
- * occupants (*room@host/nick), where the place is _context (from a room)
- * or _target (to a room) and the occupant's nick is _nick (PSYC.md §3.2).
+ * resource rides in _resource_source / _resource_target, except for a MUC
+ * occupant sending (*room@host/nick), where the place is _context and the
+ * occupant's nick is _nick (PSYC.md §3.2). (_nick_target is not used: in
+ * psyced's errors it names the entity the error is about.)
  * The stanza 'id' is _tag (errors and iq results: _tag_relay, the PSYC 1.0
  * name, PSYC.md §4.1), xml:lang is _language.
  *

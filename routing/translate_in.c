@@ -36,8 +36,9 @@ static int tr_is_place(const psyc_buf *u)
 }
 
 /* Maps one address attribute. `from`: the sender (_source, or _context and
- * _nick for an occupant); else the recipient (_target, _resource_target or
- * _nick_target for a place). */
+ * _nick for an occupant); else the recipient (_target, and its resource,
+ * an occupant's nick too, in _resource_target: psyced's _nick_target
+ * names the entity an error is about, PSYC.md §4.4). */
 static int tr_in_address(tr_in *t, const char *jid, int from)
 {
     psyc_buf u, r;
@@ -59,7 +60,7 @@ static int tr_in_address(tr_in *t, const char *jid, int from)
         } else {
             t->to_room = !from && place;
             rc = tr_put(t->p, 1, from ? "_source" : "_target", u.data, u.len);
-            const char *rv = from ? "_resource_source" : place ? "_nick_target" : "_resource_target";
+            const char *rv = from ? "_resource_source" : "_resource_target";
             if (rc == TRANSLATE_OK && r.len)
                 rc = tr_put(t->p, 0, rv, r.data, r.len);
         }

@@ -77,8 +77,7 @@ static int tr_out_common(const addr_map *m, const psyc_packet *p, xml_node *el, 
     res = none;
     if (!tr_get(p, "_target", &to))
         to = target ? psyc_str_c(target) : none;
-    if (!tr_get(p, "_nick_target", &res))
-        tr_get(p, "_resource_target", &res);
+    tr_get(p, "_resource_target", &res);
     return tr_out_jid(m, el, "to", to, res);
 }
 

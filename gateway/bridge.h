@@ -1,0 +1,67 @@
+/*
+ * bridge.h: the core wired to the faces (issue 6, DESIGN.md §3): XMPP
+ * stanzas become PSYC packets and back, so people on both sides talk.
+ *
+ *   component link / S2S face ──stanza──▶ bridge_from_xmpp
+ *        local services (echo, the domain's disco/version/last/ping)
+ *        else routing/translate ──packet──▶ psyc_out (circuit to the _target's host)
+ *   PSYC face (after host authentication) ──packet──▶ bridge_from_psyc
+ *        _target on our host (not ~echo) ──translate──▶ stanza
+ *   bridge_send_xmpp: on the component link of the stanza's 'from' domain,
+ *        else on the S2S face when we serve that domain there.
+ *
+ * Addresses (routing/addr.h): natural (user@host = psyc://host/~user)
+ * unless [bridge] transport names the domain T under which PSYC people
+ * live as nick%host@T (transport mode; XMPP users then appear on our PSYC
+ * host as psyc://HOST/~user@domain). Every hop is one log line.
+ */
+#ifndef GATEWAY_BRIDGE_H
+#define GATEWAY_BRIDGE_H
+
+#include <stdint.h>
+
+#include "psyc/psyc.h"
+#include "routing/addr.h"
+#include "routing/entity.h"
+#include "routing/replies.h"
+#include "xmpp/xml.h"
+
+typedef struct gw gw;
+
+typedef struct bridge_stats {
+    uint64_t xmpp_in, psyc_in;     /* taken from each side */
+    uint64_t to_psyc, to_xmpp;     /* sent on after translation */
+    uint64_t local_answers;        /* echo, disco, version, ping */
+    uint64_t refused;              /* answered with an error */
+} bridge_stats;
+
+typedef struct bridge {
+    gw *g;
+    addr_map map;
+    char transport[254];           /* [bridge] transport, "" = natural mode */
+    routing_entity entity;
+    replies *replies;              /* answers back to the resource that asked */
+    bridge_stats stats;
+} bridge;
+
+/* Reads [bridge]; checks that a transport domain is one we serve (a
+ * [component] domain or an [s2s] domain). 0, or -1 after logging why. */
+int bridge_init(bridge *b, gw *g);
+
+/* Frees what bridge_init allocated. */
+void bridge_cleanup(bridge *b);
+
+/* A stanza for one of our XMPP domains (`domain`), from the component link
+ * or the S2S face. Takes it. */
+void bridge_from_xmpp(bridge *b, xml_node *stanza, const char *domain);
+
+/* A packet that passed host authentication. 1 when the bridge took it (its
+ * _target is an XMPP entity behind our host), 0 when it is routing's
+ * (our PSYC services, other hosts, multicasts). */
+int bridge_from_psyc(bridge *b, const psyc_packet *p, const char *peer);
+
+/* Sends a stanza toward XMPP by its 'from' domain (takes it). 0 sent or
+ * queued, -1 no face for that domain (logged, dropped). */
+int bridge_send_xmpp(bridge *b, xml_node *stanza);
+
+#endif
