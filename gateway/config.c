@@ -53,6 +53,8 @@ static const cfg_key_def cfg_schema[] = {
     {"psyc", "max_packet", CFG_T_UINT, "8388608", 1024, (uint64_t)1 << 30, NULL},
     /* Syntax of the circuits we open (PSYC.md §2): psyced speaks 0.9. */
     {"psyc", "syntax", CFG_T_CHOICE, "0.9", 0, 0, "0.9,1.0"},
+    /* A waiting packet is bounced after this many seconds (issue 6). */
+    {"psyc", "give_up", CFG_T_UINT, "600", 1, 7 * 86400, NULL},
     /* Peers (IPv4 or host names) that may send for any host (PSYC.md §5 rule 1). */
     {"psyc", "trusted", CFG_T_DOMAINS, "", 0, 0, NULL},
     /* [dns]: empty server = the system's resolver configuration. */

@@ -8,6 +8,7 @@
 
 #include <openssl/rand.h>
 
+#include "gateway/bridge.h"
 #include "gateway/gw.h"
 #include "gateway/log.h"
 #include "gateway/psyc_circuit.h"
@@ -46,6 +47,7 @@ psyc_out *psyc_out_new(gw *g)
     o->g = g;
     /* psyced opens 0.9 circuits unless built with USE_SPYC (PSYC.md §2.1). */
     o->syntax = cfg_get_choice(g->cfg, "psyc", "syntax") == 1 ? PSYC_SYNTAX_10 : PSYC_SYNTAX_09;
+    o->give_up_ms = cfg_get_uint(g->cfg, "psyc", "give_up") * 1000u;
     return o;
 }
 
@@ -167,25 +169,58 @@ static void out_flush(psyc_peer *p)
 }
 
 /* The packet could not wait: tell its sender (PSYC.md §4.4: delivery
- * failures come back as unicast to the original source). */
+ * failures come back as unicast to the original source). A sender on our
+ * own host is an XMPP user behind the bridge: the failure goes to it there,
+ * from the entity it wrote to, so its client shows the error on that chat. */
 static void out_bounce(psyc_out *o, const psyc_packet *pkt, const char *why)
 {
-    char root[300];
-    snprintf(root, sizeof root, "psyc://%s/", o->g->host);
+    const psyc_modifier *src = psyc_packet_find_routing(pkt, "_source");
+    const psyc_modifier *dst = psyc_packet_find_routing(pkt, "_target");
+    int local = src && routing_psyc_is_local(src->value, o->g->host);
+    char from[PSYC_UNIFORM_MAX + 1];
+    if (local && dst)
+        snprintf(from, sizeof from, "%.*s", (int)dst->value.len, dst->value.ptr);
+    else
+        snprintf(from, sizeof from, "psyc://%s/", o->g->host);
+    char text[1200];
+    snprintf(text, sizeof text, "Your message to [_uniform_target] could not be delivered: %.1100s.", why);
     psyc_packet b;
     psyc_packet_init(&b);
-    int rc = routing_psyc_bounce(pkt, root, "_failure_unsuccessful_delivery",
-                                 "Your message to [_uniform_target] could not be delivered.", &b);
-    if (rc == 1) {
+    if (routing_psyc_bounce(pkt, from, "_failure_unsuccessful_delivery", text, &b) == 1) {
         const psyc_modifier *t = psyc_packet_find_routing(&b, "_target");
-        /* A bounce to ourselves has nowhere to go. */
-        if (t && !routing_psyc_is_local(t->value, o->g->host)) {
-            log_info(COMP, NULL, "bouncing _failure_unsuccessful_delivery to %.*s: %s", (int)t->value.len,
-                     t->value.ptr, why);
+        log_info(COMP, NULL, "bouncing _failure_unsuccessful_delivery to %.*s: %s", t ? (int)t->value.len : 1,
+                 t ? t->value.ptr : "-", why);
+        if (!local)
             psyc_out_send(o, &b);
-        }
+        else if (!o->g->bridge || !bridge_from_psyc(o->g->bridge, &b, NULL))
+            log_info(COMP, NULL, "the bounce has no XMPP sender to go to; dropped");
     }
     psyc_packet_free(&b);
+}
+
+/* Bounces what waited longer than [psyc] give_up; returns when the next
+ * waiting packet is due (UINT64_MAX when none waits). */
+static uint64_t out_give_up(psyc_peer *p)
+{
+    uint64_t now = uv_now(p->out->g->loop);
+    while (p->head && now - p->head->queued_ms >= p->out->give_up_ms) {
+        psyc_out_item *it = p->head;
+        p->head = it->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->n_queued--;
+        p->dropped++;
+        p->out->dropped_total++;
+        char why[1024];
+        snprintf(why, sizeof why, "no circuit to %.272s for %llu s (%.400s)", p->name,
+                 (unsigned long long)((now - it->queued_ms) / 1000u),
+                 p->last_error[0] ? p->last_error : "never reached");
+        log_warn(COMP, p->name, "giving up on %.*s after %llu s", (int)(it->pkt.method.len > 80 ? 80 : it->pkt.method.len),
+                 it->pkt.method.ptr ? it->pkt.method.ptr : "", (unsigned long long)((now - it->queued_ms) / 1000u));
+        out_bounce(p->out, &it->pkt, why);
+        out_item_free(it);
+    }
+    return p->head ? p->head->queued_ms + p->out->give_up_ms - now : UINT64_MAX;
 }
 
 static int out_enqueue(psyc_peer *p, const psyc_packet *pkt)
@@ -206,6 +241,7 @@ static int out_enqueue(psyc_peer *p, const psyc_packet *pkt)
         free(it);
         return PSYC_ERR_NOMEM;
     }
+    it->queued_ms = uv_now(p->out->g->loop);
     if (p->tail)
         p->tail->next = it;
     else
@@ -268,6 +304,7 @@ static void out_on_retry(uv_timer_t *t)
     psyc_peer *p = t->data;
     if (p->out->stopping || p->state != PSYC_PEER_BACKOFF)
         return;
+    out_give_up(p);
     if (!p->head) {
         p->state = PSYC_PEER_IDLE;
         return;
@@ -290,10 +327,19 @@ static void out_backoff(psyc_peer *p, const char *reason)
         log_info(COMP, p->name, "no circuit: %s; nothing waits, reconnecting on demand", reason);
         return;
     }
+    uint64_t due = out_give_up(p);
+    if (!p->head) {
+        p->state = PSYC_PEER_IDLE;
+        log_info(COMP, p->name, "no circuit: %s; nothing waits any more, reconnecting on demand", reason);
+        return;
+    }
     uint32_t delay = p->backoff_ms;
     /* 1 s .. 60 s, doubling: a peer that is down is not hammered, one that
      * comes back is found again soon (as the component links do). */
     p->backoff_ms = delay >= PSYC_OUT_BACKOFF_MAX_MS / 2 ? PSYC_OUT_BACKOFF_MAX_MS : delay * 2;
+    /* Wake up for the first give-up too (it retries early then, harmless). */
+    if (due < delay)
+        delay = (uint32_t)due;
     p->state = PSYC_PEER_BACKOFF;
     log_warn(COMP, p->name, "no circuit: %s; %zu packets wait, retrying in %u s", reason, p->n_queued,
              (unsigned)(delay / 1000u));

@@ -11,8 +11,10 @@
  * (PSYC_OUT_MAX_QUEUE; beyond it they are dropped, counted, and bounced to
  * their sender with `_failure_unsuccessful_delivery`, PSYC.md §4.4). A
  * circuit that fails or is lost while packets wait is retried after 1 s,
- * 2 s, 4 s ... at most 60 s. Every state change is logged with the peer
- * and the reason.
+ * 2 s, 4 s ... at most 60 s; a packet that waited [psyc] give_up seconds is
+ * bounced the same way, with the reason (a sender behind the bridge gets it
+ * as an XMPP error from the JID it wrote to). Every state change is logged
+ * with the peer and the reason.
  */
 #ifndef GATEWAY_PSYC_OUT_H
 #define GATEWAY_PSYC_OUT_H
@@ -35,7 +37,8 @@ typedef struct psyc_peer psyc_peer;
 
 typedef struct psyc_out_item {
     struct psyc_out_item *next;
-    psyc_packet pkt; /* owned copy */
+    uint64_t queued_ms; /* uv_now when it started to wait */
+    psyc_packet pkt;    /* owned copy */
 } psyc_out_item;
 
 typedef enum psyc_peer_state {
@@ -74,6 +77,7 @@ struct psyc_out {
     gw *g;
     psyc_peer *peers;
     psyc_syntax syntax;       /* [psyc] syntax of circuits we open */
+    uint64_t give_up_ms;      /* [psyc] give_up: a waiting packet is bounced after it */
     int stopping;
     uint64_t dropped_total;
 };

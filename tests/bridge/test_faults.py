@@ -1,0 +1,120 @@
+#!/usr/bin/python3
+"""Delivery when the far gateway is away (issue 6, bridge test 4, first part).
+
+Usage: test_faults.py PATH/TO/psycgate
+
+The domain federation of test_federation.py (Prosody a.test + psycgate-A
+serving b.test, Prosody b.test + psycgate-B serving a.test, PSYC between the
+psycgates, DNS from fakedns), with psycgate-A's `[psyc] give_up = 4`:
+  1. psycgate-B is stopped; alice sends three chat messages to bob@b.test:
+     psycgate-A queues them (logged), retrying with backoff;
+  2. psycgate-B starts again: bob receives the three, in order, once each;
+  3. psycgate-B is stopped again and stays down: alice's next message comes
+     back after the give-up time as an error from bob@b.test with
+     <recipient-unavailable/> (PSYC _failure_unsuccessful_delivery), to the
+     resource that sent it (matched by the message id);
+  4. every psycgate stops on SIGTERM with exit 0 (LSan under ASan).
+Not here yet: SIGKILL in the middle of a burst (needs the durable store
+wired into the queues). Exit 0 = pass.
+"""
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bridgetest import (IP, Fail, FakeDNS, Prosody, Psycgate, RosterClient, check,  # noqa: E402
+                        close_loop, deadline, free_ports, psycgate_config, run, wait_line)
+
+A, B = "a.test", "b.test"
+SECRET = "faults-secret"
+ALICE, BOB = "alice@" + A, "bob@" + B
+
+
+def send_with_id(client, to, body, mid):
+    m = client.c.make_message(mto=to, mbody=body, mtype="chat")
+    m["id"] = mid
+    m.send()
+    run(asyncio.sleep(0.2), 5)  # let slixmpp's loop write it
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    binary = os.path.abspath(sys.argv[1])
+    deadline(200)
+    tmp = tempfile.mkdtemp(prefix="psycgate-bridge-faults-")
+    ok = False
+    try:
+        with contextlib.ExitStack() as st:
+            psyc_a, psyc_b = free_ports(2, IP)
+            dns = st.enter_context(FakeDNS(
+                tmp, a={A: IP, B: IP},
+                srv={"_psyc._tcp." + A: ["%s:%d" % (A, psyc_a)], "_psyc._tcp." + B: ["%s:%d" % (B, psyc_b)]}))
+            pa = st.enter_context(Prosody(tmp, domain=A, users={"alice": "alicepw"}, component=(B, SECRET),
+                                          name="prosody-a"))
+            pb = st.enter_context(Prosody(tmp, domain=B, users={"bob": "bobpw"}, component=(A, SECRET),
+                                          name="prosody-b"))
+            pa.start()
+            pb.start()
+            cfg_b = psycgate_config(B, os.path.join(tmp, "state-b"), psyc_b, dns_port=dns.port, component=A,
+                                    comp_port=pb.comp_port, secret=SECRET)
+            ga = st.enter_context(Psycgate(tmp, binary, psycgate_config(
+                A, os.path.join(tmp, "state-a"), psyc_a, dns_port=dns.port, component=B, comp_port=pa.comp_port,
+                secret=SECRET).replace("[psyc]\nlisten", "[psyc]\ngive_up = 4\nlisten"),
+                name="psycgate-a"))
+            ga.wait_log(r"component b\.test linked", 15)
+            alice = RosterClient(ALICE, "alicepw", IP, pa.c2s_port)
+            bob = RosterClient(BOB, "bobpw", IP, pb.c2s_port)
+            alice.connect(20)
+            bob.connect(20)
+
+            # 1. B is down (not started yet): messages wait at A.
+            for i in (1, 2, 3):
+                send_with_id(alice, BOB, "queued %d" % i, "q%d" % i)
+            wait_line(ga, ["psyc", "b.test", "packets wait, retrying in"], "psycgate-A queueing for b.test", 20)
+            print("ok - psycgate-B is down: psycgate-A queues alice's messages and retries")
+
+            # 2. B comes up: the three arrive in order, once each.
+            gb = st.enter_context(Psycgate(tmp, binary, cfg_b, name="psycgate-b"))
+            gb.wait_log(r"component a\.test linked", 15)
+            got = [str(bob.wait_message(r"^queued \d$", 30)) for _ in range(3)]
+            check(got == ["queued 1", "queued 2", "queued 3"], "bob got %r" % got)
+            print("ok - psycgate-B back: bob got %r in order" % got)
+
+            # 3. B goes down for good: after give_up the sender gets an error.
+            gb.stop()
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            send_with_id(alice, BOB, "doomed", "d1")
+            r = alice.wait_message(timeout=40, accept_errors=True)
+            waited = time.monotonic() - t0
+            check(r.type == "error", "alice got a %s message %r instead of an error" % (r.type, str(r)))
+            check(str(r) == "recipient-unavailable", "the error is <%s/>, not <recipient-unavailable/>" % r)
+            check(r.frm.split("/")[0] == BOB, "the error came from %s, not bob@b.test" % r.frm)
+            check(str(r.stanza["id"]) == "d1", "the error's id is %r, not d1" % str(r.stanza["id"]))
+            check(waited >= 3.5, "the bounce came after %.1f s, before give_up (4 s)" % waited)
+            line = wait_line(ga, ["giving up on _message_private after"], "psycgate-A's give-up", 5)
+            print("ok - after %.1f s alice got <recipient-unavailable/> from %s for message d1 (%s)"
+                  % (waited, r.frm, line.split(" psyc ")[-1]))
+            print("ok - no bounce went to a bare JID: %s" % (ga.count(r"the bounce has no XMPP sender") == 0))
+            alice.disconnect()
+            bob.disconnect()
+            ga.stop()
+            print("ok - psycgates stopped cleanly on SIGTERM (exit 0)")
+            ok = True
+    except Fail as e:
+        print("FAIL: %s" % e)
+    finally:
+        close_loop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("PASS bridge faults" if ok else "FAIL bridge faults")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
