@@ -2,6 +2,7 @@
 #include "gateway/bridge.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway/component_link.h"
@@ -87,6 +88,13 @@ int bridge_init(bridge *b, gw *g)
         log_error(COMP, NULL, "out of memory");
         return -1;
     }
+    b->iq_timeout_ms = cfg_get_uint(g->cfg, "bridge", "iq_timeout") * 1000u;
+    if (uv_timer_init(g->loop, &b->timer) != 0) {
+        log_error(COMP, NULL, "cannot create the iq timer");
+        return -1;
+    }
+    b->timer.data = b;
+    b->timer_live = 1;
     log_info(COMP, NULL, "addresses: %s%s", b->transport[0] ? "transport mode under " : "natural mode",
              b->transport);
     return 0;
@@ -100,8 +108,180 @@ static int bridge_has_face(bridge *b, const char *from)
     return bridge_component(b, domain) || s2s_face_serves(b->g->s2s, domain);
 }
 
+#define BRIDGE_MAX_PENDING 10000
+#define BRIDGE_MAX_EXPIRED 1024
+
+static void pending_free(bridge_pending *p)
+{
+    free(p->tag);
+    free(p->requester);
+    free(p->to);
+    free(p);
+}
+
+static void bridge_arm(bridge *b);
+
+/* Unanswered requests get <remote-server-timeout/> (RFC 6120 §8.3.3.16):
+ * the entity behind PSYC did not answer in time. */
+static void bridge_expire(bridge *b, uint64_t now, int all)
+{
+    while (b->pending && (all || b->pending->deadline_ms <= now)) {
+        bridge_pending *p = b->pending;
+        b->pending = p->next;
+        if (!b->pending)
+            b->pending_tail = NULL;
+        b->n_pending--;
+        if (!all) {
+            xml_node *iq = xml_elem_new("iq", NULL);
+            xml_node *err = iq ? xml_elem_add(iq, "error", NULL) : NULL;
+            if (err && !xml_attr_set(iq, "from", p->to) && !xml_attr_set(iq, "to", p->requester) &&
+                !xml_attr_set(iq, "type", "error") && !xml_attr_set(iq, "id", p->tag) &&
+                !xml_attr_set(err, "type", "wait") &&
+                xml_elem_add(err, "remote-server-timeout", XML_NS_STANZA_ERRORS)) {
+                log_info(COMP, NULL, "iq %s from %s to %s: no answer within %llu s: <remote-server-timeout/>",
+                         p->tag, p->requester, p->to, (unsigned long long)(b->iq_timeout_ms / 1000u));
+                b->stats.iq_timeouts++;
+                bridge_send_xmpp(b, iq);
+            } else {
+                xml_node_free(iq);
+            }
+            /* Remember it a while: its answer may still come (a late result,
+             * or the give-up bounce of its packet), and the requester has
+             * had its error already. */
+            p->next = NULL;
+            if (b->expired_tail)
+                b->expired_tail->next = p;
+            else
+                b->expired = p;
+            b->expired_tail = p;
+            if (++b->n_expired > BRIDGE_MAX_EXPIRED) {
+                bridge_pending *old = b->expired;
+                b->expired = old->next;
+                b->n_expired--;
+                pending_free(old);
+            }
+            continue;
+        }
+        pending_free(p);
+    }
+}
+
+static void bridge_on_timer(uv_timer_t *t)
+{
+    bridge *b = t->data;
+    bridge_expire(b, uv_now(b->g->loop), 0);
+    bridge_arm(b);
+}
+
+static void bridge_arm(bridge *b)
+{
+    if (!b->timer_live)
+        return;
+    if (!b->pending) {
+        uv_timer_stop(&b->timer);
+        return;
+    }
+    uint64_t now = uv_now(b->g->loop);
+    uv_timer_start(&b->timer, bridge_on_timer, b->pending->deadline_ms > now ? b->pending->deadline_ms - now : 0,
+                   0);
+}
+
+/* Notes an iq request that went to PSYC (one timeout for all: the list
+ * stays in deadline order). */
+static void bridge_pending_add(bridge *b, const char *tag, const char *requester, const char *to)
+{
+    if (b->n_pending >= BRIDGE_MAX_PENDING)
+        bridge_expire(b, b->pending->deadline_ms, 0); /* the oldest answers now */
+    bridge_pending *p = calloc(1, sizeof *p);
+    if (!p || !(p->tag = strdup(tag)) || !(p->requester = strdup(requester)) || !(p->to = strdup(to))) {
+        if (p)
+            pending_free(p);
+        log_warn(COMP, NULL, "out of memory: iq %s from %s will not time out", tag, requester);
+        return;
+    }
+    p->deadline_ms = uv_now(b->g->loop) + b->iq_timeout_ms;
+    if (b->pending_tail)
+        b->pending_tail->next = p;
+    else
+        b->pending = p;
+    b->pending_tail = p;
+    b->n_pending++;
+    if (b->pending == p)
+        bridge_arm(b);
+}
+
+/* The answer to a pending request came: it no longer times out. 1 when
+ * (tag, requester) was pending. */
+static int bridge_pending_done(bridge *b, const char *tag, const char *requester)
+{
+    for (bridge_pending **pp = &b->pending, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+        bridge_pending *p = *pp;
+        if (strcmp(p->tag, tag) == 0 && strcmp(p->requester, requester) == 0) {
+            *pp = p->next;
+            if (b->pending_tail == p)
+                b->pending_tail = prev;
+            b->n_pending--;
+            pending_free(p);
+            bridge_arm(b);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when (tag, requester) timed out before: its answer is late. */
+static int bridge_expired(const bridge *b, const char *tag, const char *requester)
+{
+    for (const bridge_pending *p = b->expired; p; p = p->next)
+        if (strcmp(p->tag, tag) == 0 && strcmp(p->requester, requester) == 0)
+            return 1;
+    return 0;
+}
+
+/* A PSYC error about an iq request (e.g. the give-up bounce) translates to
+ * an error <message/>; the requester waits for an <iq type='error'/> with
+ * its id (RFC 6120 §8.2.3). Returns the iq (st is freed), or st itself
+ * when it is no such error or memory ran out. */
+static xml_node *bridge_as_iq_error(xml_node *st)
+{
+    const char *type = xml_attr_get(st, "type");
+    xml_node *err = xml_child(st, "error", NULL);
+    if (strcmp(st->name, "message") != 0 || !type || strcmp(type, "error") != 0 || !err)
+        return st;
+    xml_node *iq = xml_elem_new("iq", NULL);
+    static const char *const attrs[] = {"from", "to", "type", "id"};
+    int bad = !iq;
+    for (size_t i = 0; !bad && i < 4; i++)
+        bad = xml_attr_get(st, attrs[i]) && xml_attr_set(iq, attrs[i], xml_attr_get(st, attrs[i])) != 0;
+    if (bad || !xml_node_add_copy(iq, err)) {
+        xml_node_free(iq);
+        return st;
+    }
+    xml_node_free(st);
+    return iq;
+}
+
+void bridge_stop(bridge *b)
+{
+    if (b->n_pending)
+        log_info(COMP, NULL, "stopping: %zu iq requests still wait for an answer from PSYC", b->n_pending);
+    bridge_expire(b, 0, 1);
+    if (b->timer_live) {
+        uv_close((uv_handle_t *)&b->timer, NULL);
+        b->timer_live = 0;
+    }
+}
+
 void bridge_cleanup(bridge *b)
 {
+    bridge_expire(b, 0, 1);
+    while (b->expired) {
+        bridge_pending *p = b->expired;
+        b->expired = p->next;
+        pending_free(p);
+    }
+    b->expired_tail = NULL;
+    b->n_expired = 0;
     replies_free(b->replies);
     b->replies = NULL;
 }
@@ -189,6 +369,10 @@ void bridge_from_xmpp(bridge *b, xml_node *st, const char *domain)
             const char *id = xml_attr_get(st, "id"), *from = xml_attr_get(st, "from");
             if (id && from && strchr(from, '/'))
                 replies_note(b->replies, id, from, attr_or(st, "to"), uv_now(b->g->loop));
+            const char *type = xml_attr_get(st, "type");
+            if (id && from && strcmp(st->name, "iq") == 0 && type &&
+                (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
+                bridge_pending_add(b, id, from, attr_or(st, "to"));
             psyc_out_send(b->g->psyc_out, &p);
         }
     } else if (rc == TRANSLATE_IGNORE) {
@@ -253,6 +437,18 @@ int bridge_from_psyc(bridge *b, const psyc_packet *p, const char *peer)
                 bad = xml_attr_set(st, "from", orig_to) != 0;
             if (bad)
                 log_warn(COMP, peer, "out of memory addressing an answer; it goes to the bare JID");
+        }
+    }
+    if (rc == TRANSLATE_OK && relay) {
+        char tag[256];
+        snprintf(tag, sizeof tag, "%.*s", (int)relay->value.len, relay->value.ptr);
+        if (bridge_pending_done(b, tag, attr_or(st, "to"))) {
+            st = bridge_as_iq_error(st);
+        } else if (bridge_expired(b, tag, attr_or(st, "to"))) {
+            log_info(COMP, peer, "%.*s to %s for iq %s dropped: it came after the requester's timeout",
+                     (int)p->method.len, p->method.ptr, attr_or(st, "to"), tag);
+            xml_node_free(st);
+            return 1;
         }
     }
     if (rc == TRANSLATE_OK) {

@@ -19,6 +19,7 @@
 #define GATEWAY_BRIDGE_H
 
 #include <stdint.h>
+#include <uv.h>
 
 #include "psyc/psyc.h"
 #include "routing/addr.h"
@@ -33,7 +34,15 @@ typedef struct bridge_stats {
     uint64_t to_psyc, to_xmpp;     /* sent on after translation */
     uint64_t local_answers;        /* echo, disco, version, ping */
     uint64_t refused;              /* answered with an error */
+    uint64_t iq_timeouts;          /* requests answered with <remote-server-timeout/> */
 } bridge_stats;
+
+/* An iq request sent to PSYC, until its answer comes or it times out. */
+typedef struct bridge_pending {
+    struct bridge_pending *next;
+    char *tag, *requester, *to;
+    uint64_t deadline_ms;
+} bridge_pending;
 
 typedef struct bridge {
     gw *g;
@@ -41,6 +50,13 @@ typedef struct bridge {
     char transport[254];           /* [bridge] transport, "" = natural mode */
     routing_entity entity;
     replies *replies;              /* answers back to the resource that asked */
+    bridge_pending *pending, *pending_tail; /* oldest first */
+    size_t n_pending;
+    bridge_pending *expired, *expired_tail; /* timed out: late answers are dropped */
+    size_t n_expired;
+    uint64_t iq_timeout_ms;        /* [bridge] iq_timeout */
+    uv_timer_t timer;              /* the first pending deadline */
+    int timer_live;
     bridge_stats stats;
 } bridge;
 
@@ -48,7 +64,9 @@ typedef struct bridge {
  * [component] domain or an [s2s] domain). 0, or -1 after logging why. */
 int bridge_init(bridge *b, gw *g);
 
-/* Frees what bridge_init allocated. */
+/* Closes the timer (with gw_stop); pending requests are dropped (logged). */
+void bridge_stop(bridge *b);
+/* Frees what bridge_init allocated (after the loop ran dry). */
 void bridge_cleanup(bridge *b);
 
 /* A stanza for one of our XMPP domains (`domain`), from the component link

@@ -87,6 +87,8 @@ static const cfg_key_def cfg_schema[] = {
     {"s2s", "give_up", CFG_T_UINT, "60", 1, 86400, NULL},
     /* [bridge]: empty transport = natural addresses (routing/addr.h). */
     {"bridge", "transport", CFG_T_DOMAINS, "", 0, 0, NULL},
+    /* An iq sent to PSYC without an answer gets remote-server-timeout. */
+    {"bridge", "iq_timeout", CFG_T_UINT, "30", 1, 3600, NULL},
 };
 
 #define CFG_N_KEYS (sizeof cfg_schema / sizeof cfg_schema[0])

@@ -210,6 +210,8 @@ void gw_stop(gw *g, const char *why)
              why, g->n_listeners, g->n_circuits, g->n_components);
     for (size_t i = 0; i < g->n_listeners; i++)
         listener_close(&g->listeners[i]);
+    if (g->bridge)
+        bridge_stop(g->bridge);
     /* Before the circuits: their closing must not start reconnects. */
     psyc_out_stop(g->psyc_out);
     /* psyc_circuit_close unlinks only in its close callback, so walking the

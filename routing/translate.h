@@ -42,6 +42,11 @@
  * unsubscribe <-> _notice_friendship_removed_request (inherits
  * _notice_friendship_removed, so psyced understands it).
  *
+ * IQ: crosses whole as psyced's _jabber_iq_{get,set,result,error} with the
+ * children in _jabber_XML (PSYC.md §4.5 "other iq"), the id as _tag
+ * (requests) or _tag_relay (answers): vCard, version, disco and last
+ * activity of a person are answered by the far side's XMPP server.
+ *
  * Errors (RFC 6120 §8.3): a message or presence of type 'error' becomes the
  * PSYC method of its condition (translate_error_method), the <text/> its
  * body; back, the method is matched by keyword inheritance

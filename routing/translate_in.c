@@ -278,6 +278,30 @@ static int tr_in_presence(tr_in *t, const char *type)
     return rc == TRANSLATE_OK ? tr_in_method(t, method) : rc;
 }
 
+/* An iq crosses whole (psyced's _jabber_iq_<type> with its children in
+ * _jabber_XML, PSYC.md §4.5): vCard, version, disco, last activity and
+ * whatever else the far XMPP server answers come back unchanged. The id is
+ * _tag on requests and _tag_relay on answers (PSYC.md §4.1). */
+static int tr_in_iq(tr_in *t, const char *type)
+{
+    static const char *const types[] = {"get", "set", "result", "error"};
+    static const char *const methods[] = {"_jabber_iq_get", "_jabber_iq_set", "_jabber_iq_result",
+                                          "_jabber_iq_error"};
+    size_t i = 0;
+    while (i < 4 && (!type || strcmp(type, types[i]) != 0))
+        i++;
+    int request = i < 2;
+    if (i == 4 || !xml_attr_get(t->st, "id")) {
+        /* RFC 6120 §8.2.3: an iq has an id and one of the four types. */
+        t->cond = "bad-request";
+        return TRANSLATE_ERR_INVALID;
+    }
+    int rc = tr_in_common(t, !request);
+    if (rc == TRANSLATE_OK)
+        rc = tr_in_payload(t);
+    return rc == TRANSLATE_OK ? tr_in_method(t, methods[i]) : rc;
+}
+
 int translate_from_xmpp(const addr_map *m, const xml_node *stanza, psyc_packet *out, const char **cond)
 {
     tr_in t = {.m = m, .st = stanza, .p = out};
@@ -287,10 +311,10 @@ int translate_from_xmpp(const addr_map *m, const xml_node *stanza, psyc_packet *
     if (stanza->type != XML_N_ELEMENT || !xml_ns_is_content(stanza->ns)) {
         rc = TRANSLATE_ERR_UNSUPPORTED;
     } else if (strcmp(stanza->name, "iq") == 0) {
-        /* Requests are answered by the caller; results and errors are not. */
-        int request = type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
-        t.cond = request ? "feature-not-implemented" : NULL;
-        rc = request ? TRANSLATE_ERR_UNSUPPORTED : TRANSLATE_IGNORE;
+        rc = tr_in_iq(&t, type);
+        /* Only a request is answered with an error (RFC 6120 §8.2.3). */
+        if (rc < 0 && !(type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0)))
+            t.cond = NULL;
     } else if (strcmp(stanza->name, "message") != 0 && strcmp(stanza->name, "presence") != 0) {
         rc = TRANSLATE_ERR_UNSUPPORTED;
     } else {

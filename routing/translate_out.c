@@ -199,6 +199,7 @@ typedef enum tr_kind {
     TR_PRESENCE, /* show/status/priority, payload */
     TR_PLAIN,    /* probe, subscriptions: payload only */
     TR_ERROR,
+    TR_IQ,       /* _jabber_iq_<type>: payload only */
 } tr_kind;
 
 static int tr_out_kind(psyc_str method, tr_kind *kind, const char **name, const char **type,
@@ -207,6 +208,17 @@ static int tr_out_kind(psyc_str method, tr_kind *kind, const char **name, const 
     *name = "message";
     *type = NULL;
     *extra = NULL;
+    static const char *const iq_types[] = {"get", "set", "result", "error"};
+    for (size_t i = 0; i < 4; i++) {
+        char m[32] = "_jabber_iq_";
+        strcat(m, iq_types[i]);
+        if (psyc_str_eq_c(method, m)) {
+            *kind = TR_IQ;
+            *name = "iq";
+            *type = iq_types[i];
+            return TRANSLATE_OK;
+        }
+    }
     if (tr_is(method, "_error") || tr_is(method, "_failure")) {
         *kind = TR_ERROR;
         *type = "error";
@@ -336,8 +348,9 @@ int translate_to_xmpp_for(const addr_map *m, const psyc_packet *p, const char *t
     rc = tr_out_common(m, p, el, target);
     if (rc == TRANSLATE_OK && type && xml_attr_set(el, "type", type) != 0)
         rc = TRANSLATE_ERR_NOMEM;
+    int answer = kind == TR_ERROR || (kind == TR_IQ && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0));
     if (rc == TRANSLATE_OK)
-        rc = tr_out_tags(p, el, kind == TR_ERROR);
+        rc = tr_out_tags(p, el, answer);
     if (rc == TRANSLATE_OK) {
         psyc_str topic = {NULL, 0};
         switch (kind) {
@@ -355,6 +368,7 @@ int translate_to_xmpp_for(const addr_map *m, const psyc_packet *p, const char *t
             rc = tr_out_presence(p, el, extra);
             break;
         case TR_PLAIN:
+        case TR_IQ:
             break;
         case TR_ERROR:
             rc = tr_out_error(p, el);

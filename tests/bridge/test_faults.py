@@ -9,11 +9,15 @@ psycgates, DNS from fakedns), with psycgate-A's `[psyc] give_up = 4`:
   1. psycgate-B is stopped; alice sends three chat messages to bob@b.test:
      psycgate-A queues them (logged), retrying with backoff;
   2. psycgate-B starts again: bob receives the three, in order, once each;
-  3. psycgate-B is stopped again and stays down: alice's next message comes
+  3. an iq crosses whole: alice's software-version query to bob's client
+     (bob@b.test/test, XEP-0092) is answered by it through both psycgates;
+  4. psycgate-B is stopped again and stays down: an iq to bob@b.test gets
+     <remote-server-timeout/> after psycgate-A's [bridge] iq_timeout (2 s);
+     alice's next message comes
      back after the give-up time as an error from bob@b.test with
      <recipient-unavailable/> (PSYC _failure_unsuccessful_delivery), to the
      resource that sent it (matched by the message id);
-  4. every psycgate stops on SIGTERM with exit 0 (LSan under ASan).
+  5. every psycgate stops on SIGTERM with exit 0 (LSan under ASan).
 Not here yet: SIGKILL in the middle of a burst (needs the durable store
 wired into the queues). Exit 0 = pass.
 """
@@ -41,6 +45,21 @@ def send_with_id(client, to, body, mid):
     run(asyncio.sleep(0.2), 5)  # let slixmpp's loop write it
 
 
+def iq_get(client, to, ns, timeout=15):
+    """An iq get with an empty <query xmlns=ns/>: ("result", stanza) or
+    ("error:CONDITION", stanza)."""
+    async def go():
+        iq = client.c.make_iq_get(queryxmlns=ns, ito=to)
+        try:
+            r = await iq.send(timeout=timeout)
+            return "result", r
+        except Exception as e:  # slixmpp IqError / IqTimeout
+            stanza = getattr(e, "iq", None)
+            cond = str(stanza["error"]["condition"]) if stanza is not None else "timeout"
+            return "error:" + cond, stanza
+    return run(go(), timeout + 5)
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
@@ -65,11 +84,13 @@ def main():
                                     comp_port=pb.comp_port, secret=SECRET)
             ga = st.enter_context(Psycgate(tmp, binary, psycgate_config(
                 A, os.path.join(tmp, "state-a"), psyc_a, dns_port=dns.port, component=B, comp_port=pa.comp_port,
-                secret=SECRET).replace("[psyc]\nlisten", "[psyc]\ngive_up = 4\nlisten"),
+                secret=SECRET).replace("[psyc]\nlisten", "[psyc]\ngive_up = 4\nlisten")
+                + "[bridge]\niq_timeout = 2\n",
                 name="psycgate-a"))
             ga.wait_log(r"component b\.test linked", 15)
             alice = RosterClient(ALICE, "alicepw", IP, pa.c2s_port)
             bob = RosterClient(BOB, "bobpw", IP, pb.c2s_port)
+            bob.c.register_plugin("xep_0092", {"name": "bobclient", "version": "4.2"})
             alice.connect(20)
             bob.connect(20)
 
@@ -86,8 +107,24 @@ def main():
             check(got == ["queued 1", "queued 2", "queued 3"], "bob got %r" % got)
             print("ok - psycgate-B back: bob got %r in order" % got)
 
-            # 3. B goes down for good: after give_up the sender gets an error.
+            # 3. An iq crosses whole and bob's client answers it.
+            kind, r = iq_get(alice, BOB + "/test", "jabber:iq:version")
+            check(kind == "result", "version query to bob@b.test/test: %s" % kind)
+            name = r.xml.find(".//{jabber:iq:version}name")
+            check(name is not None and name.text == "bobclient", "bob's version answer: %s" % r)
+            check(str(r["from"]) == BOB + "/test", "the answer came from %s" % r["from"])
+            print("ok - XEP-0092 query to bob@b.test/test answered by bob's client ('%s') via PSYC"
+                  % name.text)
+
+            # 4. B goes down for good: an iq times out, a message is given up.
             gb.stop()
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            kind, r = iq_get(alice, BOB, "jabber:iq:version")
+            check(kind == "error:remote-server-timeout", "version iq with psycgate-B down: %s" % kind)
+            check(time.monotonic() - t0 >= 1.5, "the timeout came too early")
+            print("ok - iq to bob@b.test while psycgate-B is down: <remote-server-timeout/> after %.1f s"
+                  % (time.monotonic() - t0))
             time.sleep(0.5)
             t0 = time.monotonic()
             send_with_id(alice, BOB, "doomed", "d1")

@@ -257,6 +257,16 @@ static void test_round_trips(void **state)
         "<presence from='a@a.example/r' to='b@b.example' type='unavailable'><status>bye</status></presence>",
         "<presence from='a@a.example/r' to='b@b.example'><show>xa</show>"
         "<mood xmlns='http://jabber.org/protocol/mood'><happy/><text>yay</text></mood></presence>",
+        /* iq crosses whole: requests, results, errors */
+        "<iq from='a@a.example/r' to='b@b.example' type='get' id='v1'><vCard xmlns='vcard-temp'/></iq>",
+        "<iq from='b@b.example' to='a@a.example/r' type='result' id='v1'><vCard xmlns='vcard-temp'>"
+        "<FN>Bob</FN><NICKNAME>bobby</NICKNAME></vCard></iq>",
+        "<iq from='a@a.example/r' to='b@b.example/x' type='set' id='s1'><query xmlns='urn:example'>"
+        "<item a='1'/></query></iq>",
+        "<iq from='b@b.example/x' to='a@a.example/r' type='error' id='s1'><query xmlns='urn:example'/>"
+        "<error type='cancel'><feature-not-implemented xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+        "</error></iq>",
+        "<iq from='b@b.example/x' to='a@a.example/r' type='result' id='p1'/>",
     };
     for (size_t i = 0; i < sizeof stanzas / sizeof stanzas[0]; i++) {
         round_trip(&natural, stanzas[i]);
@@ -269,6 +279,25 @@ static void test_round_trips(void **state)
     round_trip(&transport,
                "<presence from='nick%psyced.org@psyc.example.org' to='alice@example.org'>"
                "<show>chat</show></presence>");
+}
+
+static void test_iq(void **state)
+{
+    (void)state;
+    psyc_packet p;
+    to_packet(&natural,
+              "<iq from='a@a.example/r' to='b@b.example' type='get' id='v1'>"
+              "<query xmlns='jabber:iq:version'/></iq>",
+              &p);
+    expect_method(&p, "_jabber_iq_get");
+    expect_var(&p, "_tag", "v1");
+    expect_var(&p, "_jabber_XML", "<query xmlns='jabber:iq:version'/>");
+    psyc_packet_free(&p);
+    to_packet(&natural, "<iq from='b@b.example' to='a@a.example/r' type='result' id='v1'/>", &p);
+    expect_method(&p, "_jabber_iq_result");
+    expect_var(&p, "_tag_relay", "v1");
+    expect_no_var(&p, "_tag");
+    psyc_packet_free(&p);
 }
 
 static void test_errors(void **state)
@@ -390,10 +419,11 @@ static void test_refusals(void **state)
         int rc;
         const char *cond;
     } rows[] = {
-        {"<iq from='a@a.example' to='b@b.example' type='get' id='1'><query "
-         "xmlns='urn:example'/></iq>",
-         TRANSLATE_ERR_UNSUPPORTED, "feature-not-implemented"},
-        {"<iq from='a@a.example' to='b@b.example' type='result' id='1'/>", TRANSLATE_IGNORE, NULL},
+        {"<iq from='a@a.example' to='b@b.example' type='get'><query xmlns='urn:example'/></iq>",
+         TRANSLATE_ERR_INVALID, "bad-request"},
+        {"<iq from='a@a.example' to='b@b.example' type='result'/>", TRANSLATE_ERR_INVALID, NULL},
+        {"<iq from='a@a.example' to='b@b.example' type='other' id='1'/>", TRANSLATE_ERR_INVALID, NULL},
+        {"<foo from='a@a.example' to='b@b.example'/>", TRANSLATE_ERR_UNSUPPORTED, NULL},
         {"<message from='a@a.example' to='b@b.example' type='weird'><body>x</body></message>",
          TRANSLATE_ERR_INVALID, "bad-request"},
         {"<message to='b@b.example'><body>x</body></message>", TRANSLATE_ERR_ADDRESS, "jid-malformed"},
@@ -501,6 +531,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages),   cmocka_unit_test(test_presence),
         cmocka_unit_test(test_round_trips), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_iq),
         cmocka_unit_test(test_from_psyced), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_psyced_captures),
     };
