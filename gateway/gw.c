@@ -14,6 +14,7 @@
 #include "gateway/psyc_circuit.h"
 #include "gateway/psyc_out.h"
 #include "gateway/s2s_face.h"
+#include "gateway/store.h"
 #include "routing/routing.h"
 
 #ifndef PSYCGATE_VERSION
@@ -92,6 +93,39 @@ static void gw_on_component_stanza(component_link *l, xml_node *stanza, void *ud
 {
     gw *g = ud;
     bridge_from_xmpp(g->bridge, stanza, l->domain);
+}
+
+/* After the loop's I/O callbacks of one turn: one transaction (one fsync)
+ * for everything the turn wrote (DESIGN.md §6 "group commit"). */
+static void gw_on_check(uv_check_t *h)
+{
+    gw *g = h->data;
+    if (g->store && store_dirty(g->store) && store_commit(g->store) < 0)
+        log_error(COMP, NULL, "store: commit failed: %s", store_error(g->store));
+}
+
+/* The store lives in the state directory (created 0700 by the S2S face for
+ * the dialback secret). */
+static int gw_open_store(gw *g)
+{
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/psycgate.db", cfg_get_str(g->cfg, "gateway", "state_dir"));
+    if (store_open(path, &g->store, err, sizeof err) != 0) {
+        log_error(COMP, NULL, "store: %s", err);
+        return -1;
+    }
+    int rc = uv_check_init(g->loop, &g->commit);
+    if (rc == 0) {
+        g->commit.data = g;
+        g->commit_live = 1;
+        rc = uv_check_start(&g->commit, gw_on_check);
+    }
+    if (rc < 0) {
+        log_error(COMP, NULL, "store: cannot start the commit handle: %s", uv_strerror(rc));
+        return -1;
+    }
+    log_info(COMP, NULL, "store %s open (WAL, synchronous=FULL)", path);
+    return 0;
 }
 
 static void gw_on_s2s_stanza(void *ud, xml_node *stanza, const char *domain)
@@ -189,6 +223,9 @@ int gw_start(gw *g)
     if (s2s_face_start(g->loop, g->cfg, g->dns, g->tls, &g->s2s) != 0)
         return -1;
     s2s_face_set_local(g->s2s, gw_on_s2s_stanza, g);
+    if (gw_open_store(g) != 0)
+        return -1;
+    g->psyc_out->store = g->store;
     rc = gw_start_components(g);
     if (rc < 0)
         return rc;
@@ -198,7 +235,11 @@ int gw_start(gw *g)
         log_error(COMP, NULL, "out of memory");
         return UV_ENOMEM;
     }
-    return bridge_init(g->bridge, g);
+    if (bridge_init(g->bridge, g) != 0)
+        return -1;
+    /* Last: what waited when we stopped goes out again. */
+    psyc_out_resume(g->psyc_out);
+    return 0;
 }
 
 void gw_stop(gw *g, const char *why)
@@ -212,6 +253,10 @@ void gw_stop(gw *g, const char *why)
         listener_close(&g->listeners[i]);
     if (g->bridge)
         bridge_stop(g->bridge);
+    if (g->commit_live) {
+        uv_close((uv_handle_t *)&g->commit, NULL);
+        g->commit_live = 0;
+    }
     /* Before the circuits: their closing must not start reconnects. */
     psyc_out_stop(g->psyc_out);
     /* psyc_circuit_close unlinks only in its close callback, so walking the
@@ -235,6 +280,8 @@ void gw_cleanup(gw *g)
     /* Circuits hold their own reference to the SSL_CTX; all are gone by now. */
     psyc_out_free(g->psyc_out);
     g->psyc_out = NULL;
+    store_close(g->store); /* commits what the last turn wrote */
+    g->store = NULL;
     tls_ctx_free(g->tls);
     g->tls = NULL;
     free(g->listeners);

@@ -33,6 +33,9 @@ typedef struct gw {
 
     tls_ctx *tls;             /* our certificate and trust anchors; NULL: no TLS */
     bridge *bridge;           /* stanzas <-> packets between the faces */
+    struct store *store;      /* <state_dir>/psycgate.db: what waits survives a restart */
+    uv_check_t commit;        /* group commit: once per loop turn (DESIGN.md §6) */
+    int commit_live;
     dns *dns;                 /* the one resolver ([dns]); closed by gw_stop */
 
     listener *listeners;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
@@ -12,6 +13,7 @@
 #include "gateway/gw.h"
 #include "gateway/log.h"
 #include "gateway/psyc_circuit.h"
+#include "gateway/store.h"
 #include "routing/routing.h"
 
 #define COMP "psyc"
@@ -58,12 +60,20 @@ static void out_timer_closed(uv_handle_t *h)
     free(p);
 }
 
+/* At shutdown: what waits stays in the store for the next start; only
+ * what the store could not take is lost (and said so). */
 static void out_drop_queue(psyc_peer *p, const char *why)
 {
-    if (p->n_queued)
-        log_warn(COMP, p->name, "dropping %zu queued packets: %s", p->n_queued, why);
-    p->dropped += p->n_queued;
-    p->out->dropped_total += p->n_queued;
+    size_t kept = 0;
+    for (psyc_out_item *it = p->head; it; it = it->next)
+        kept += it->store_id != 0;
+    if (kept)
+        log_info(COMP, p->name, "%s: %zu queued packets stay in the store for the next start", why, kept);
+    if (p->n_queued > kept)
+        log_warn(COMP, p->name, "dropping %zu queued packets that are not in the store: %s",
+                 p->n_queued - kept, why);
+    p->dropped += p->n_queued - kept;
+    p->out->dropped_total += p->n_queued - kept;
     while (p->head) {
         psyc_out_item *it = p->head;
         p->head = it->next;
@@ -145,6 +155,23 @@ static psyc_peer *out_peer_new(psyc_out *o, const char *host, int port)
     return p;
 }
 
+/* Wall-clock milliseconds: the store's timestamps outlive the process. */
+static int64_t out_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The item left the queue (written, given up): not to be resumed. */
+static void out_unstore(psyc_out *o, psyc_out_item *it)
+{
+    if (it->store_id && o->store && store_queue_remove(o->store, it->store_id) == STORE_ERR)
+        log_warn(COMP, NULL, "store: cannot remove packet %lld: %s", (long long)it->store_id,
+                 store_error(o->store));
+    it->store_id = 0;
+}
+
 /* Sends what waits while the circuit can take it. */
 static void out_flush(psyc_peer *p)
 {
@@ -156,6 +183,7 @@ static void out_flush(psyc_peer *p)
             p->tail = NULL;
         p->n_queued--;
         int rc = psyc_circuit_send(p->circuit, &it->pkt);
+        out_unstore(p->out, it);
         if (rc < 0) {
             p->dropped++;
             p->out->dropped_total++;
@@ -218,12 +246,46 @@ static uint64_t out_give_up(psyc_peer *p)
         log_warn(COMP, p->name, "giving up on %.*s after %llu s", (int)(it->pkt.method.len > 80 ? 80 : it->pkt.method.len),
                  it->pkt.method.ptr ? it->pkt.method.ptr : "", (unsigned long long)((now - it->queued_ms) / 1000u));
         out_bounce(p->out, &it->pkt, why);
+        out_unstore(p->out, it);
         out_item_free(it);
     }
     return p->head ? p->head->queued_ms + p->out->give_up_ms - now : UINT64_MAX;
 }
 
+/* Writes a waiting packet to the store (PSYC 1.0 bytes); 0 when it could
+ * not be (it then waits in memory only, and the log says so). */
+static int64_t out_store(psyc_peer *p, const psyc_packet *pkt)
+{
+    store *st = p->out->store;
+    if (!st)
+        return 0;
+    psyc_buf b;
+    psyc_buf_init(&b);
+    int64_t id = 0;
+    const psyc_modifier *src = psyc_packet_find_routing(pkt, "_source");
+    char origin[PSYC_UNIFORM_MAX + 1];
+    snprintf(origin, sizeof origin, "%.*s", src ? (int)src->value.len : 0, src ? src->value.ptr : "");
+    char dest[300];
+    snprintf(dest, sizeof dest, "psyc:%s", p->name);
+    if (psyc_render(pkt, &b) != 0 ||
+        store_queue_push(st, dest, origin, 0, b.data, b.len, out_wall_ms(), &id) != STORE_OK) {
+        log_warn(COMP, p->name, "store: cannot keep a waiting packet (%s); it waits in memory only",
+                 store_error(st)[0] ? store_error(st) : "cannot render it");
+        id = 0;
+    }
+    psyc_buf_free(&b);
+    return id;
+}
+
+static int out_enqueue_item(psyc_peer *p, const psyc_packet *pkt, int64_t store_id, uint64_t queued_ms);
+
 static int out_enqueue(psyc_peer *p, const psyc_packet *pkt)
+{
+    return out_enqueue_item(p, pkt, -1, uv_now(p->out->g->loop));
+}
+
+/* store_id -1: store it now; 0 or a row: as given (resumed packets). */
+static int out_enqueue_item(psyc_peer *p, const psyc_packet *pkt, int64_t store_id, uint64_t queued_ms)
 {
     if (p->n_queued >= PSYC_OUT_MAX_QUEUE) {
         p->dropped++;
@@ -241,7 +303,8 @@ static int out_enqueue(psyc_peer *p, const psyc_packet *pkt)
         free(it);
         return PSYC_ERR_NOMEM;
     }
-    it->queued_ms = uv_now(p->out->g->loop);
+    it->queued_ms = queued_ms;
+    it->store_id = store_id < 0 ? out_store(p, pkt) : store_id;
     if (p->tail)
         p->tail->next = it;
     else
@@ -452,7 +515,11 @@ static void out_resolve(psyc_peer *p)
         out_backoff(p, "cannot start a DNS lookup");
 }
 
-int psyc_out_send(psyc_out *o, const psyc_packet *pkt)
+size_t psyc_out_resume(psyc_out *o);
+
+/* The peer (host and port) a packet goes to, created on first use; NULL
+ * (logged) when its _target is no usable psyc: uniform. */
+static psyc_peer *out_peer_for(psyc_out *o, const psyc_packet *pkt, int *err)
 {
     const psyc_modifier *t = psyc_packet_find_routing(pkt, "_target");
     psyc_uniform u;
@@ -461,10 +528,9 @@ int psyc_out_send(psyc_out *o, const psyc_packet *pkt)
         (u.transport && u.transport != 'c')) {
         log_warn(COMP, NULL, "cannot send %.*s: no usable psyc: _target (TCP only)",
                  (int)(pkt->method.len > 80 ? 80 : pkt->method.len), pkt->method.ptr ? pkt->method.ptr : "");
-        return PSYC_ERR_INVALID;
+        *err = PSYC_ERR_INVALID;
+        return NULL;
     }
-    if (o->stopping)
-        return PSYC_ERR_INVALID;
     char host[256];
     for (size_t i = 0; i < u.host.len; i++) {
         char ch = u.host.ptr[i];
@@ -476,8 +542,18 @@ int psyc_out_send(psyc_out *o, const psyc_packet *pkt)
 
     psyc_peer *p = out_find(o, host, port);
     if (!p && !(p = out_peer_new(o, host, port)))
-        return PSYC_ERR_NOMEM;
+        *err = PSYC_ERR_NOMEM;
+    return p;
+}
 
+int psyc_out_send(psyc_out *o, const psyc_packet *pkt)
+{
+    if (o->stopping)
+        return PSYC_ERR_INVALID;
+    int err = 0;
+    psyc_peer *p = out_peer_for(o, pkt, &err);
+    if (!p)
+        return err;
     if (p->state == PSYC_PEER_READY && !p->head && p->circuit && psyc_link_can_send(&p->circuit->link)) {
         int rc = psyc_circuit_send(p->circuit, pkt);
         if (rc == 0)
@@ -492,6 +568,94 @@ int psyc_out_send(psyc_out *o, const psyc_packet *pkt)
     else if (p->state == PSYC_PEER_READY)
         out_flush(p);
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Resuming what the store kept                                       */
+
+typedef struct out_dests {
+    char **v;
+    size_t n, cap;
+} out_dests;
+
+static void out_collect_dest(void *ud, const char *dest, int64_t depth)
+{
+    out_dests *d = ud;
+    (void)depth;
+    if (strncmp(dest, "psyc:", 5) != 0)
+        return;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 16;
+        char **nv = realloc(d->v, cap * sizeof *nv);
+        if (!nv)
+            return;
+        d->v = nv;
+        d->cap = cap;
+    }
+    if ((d->v[d->n] = strdup(dest)) != NULL)
+        d->n++;
+}
+
+/* One stored packet back into its queue, with the time it already waited. */
+static int out_resume_item(psyc_out *o, const store_item *it, int64_t wall_now)
+{
+    psyc_parser parser;
+    psyc_parser_init(&parser, NULL, 0);
+    psyc_packet pkt;
+    psyc_packet_init(&pkt);
+    size_t used = 0;
+    int rc = psyc_parse_packet(&parser, it->data, it->len, &pkt, &used) == 1 ? 0 : -1;
+    psyc_peer *p = NULL;
+    int err = 0;
+    if (rc == 0 && (p = out_peer_for(o, &pkt, &err)) != NULL) {
+        uint64_t now = uv_now(o->g->loop);
+        uint64_t age = wall_now > it->created_ms ? (uint64_t)(wall_now - it->created_ms) : 0;
+        rc = out_enqueue_item(p, &pkt, it->id, age < now ? now - age : 0);
+    } else {
+        rc = -1;
+    }
+    psyc_packet_free(&pkt);
+    if (rc != 0) {
+        log_warn(COMP, NULL, "store: packet %lld for %s cannot be resumed; removed", (long long)it->id,
+                 it->dest);
+        store_queue_remove(o->store, it->id);
+    }
+    return rc == 0;
+}
+
+size_t psyc_out_resume(psyc_out *o)
+{
+    if (!o->store)
+        return 0;
+    out_dests d = {0};
+    store_queue_destinations(o->store, out_collect_dest, &d);
+    size_t total = 0;
+    int64_t wall_now = out_wall_ms();
+    for (size_t i = 0; i < d.n; i++) {
+        size_t n = 0, got;
+        int64_t after = 0;
+        store_item items[64];
+        do {
+            got = 0;
+            if (store_queue_peek(o->store, d.v[i], after, items, 64, &got) != STORE_OK)
+                break;
+            for (size_t k = 0; k < got; k++) {
+                after = items[k].id;
+                n += (size_t)out_resume_item(o, &items[k], wall_now);
+                store_item_clear(&items[k]);
+            }
+        } while (got == 64);
+        if (n)
+            log_info(COMP, d.v[i] + 5, "resuming %zu packets kept in the store", n);
+        total += n;
+        free(d.v[i]);
+    }
+    free(d.v);
+    /* Start every peer that has something to send. */
+    for (psyc_peer *p = o->peers; p; p = p->next)
+        if (p->head && p->state == PSYC_PEER_IDLE)
+            out_resolve(p);
+    return total;
 }
 
 /* ------------------------------------------------------------------ */

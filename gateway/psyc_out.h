@@ -13,8 +13,12 @@
  * circuit that fails or is lost while packets wait is retried after 1 s,
  * 2 s, 4 s ... at most 60 s; a packet that waited [psyc] give_up seconds is
  * bounced the same way, with the reason (a sender behind the bridge gets it
- * as an XMPP error from the JID it wrote to). Every state change is logged
- * with the peer and the reason.
+ * as an XMPP error from the JID it wrote to). A packet that must wait is
+ * also written to the store (gateway/store.h, committed at the end of the
+ * loop turn) and removed from it once written to a circuit or given up, so
+ * a stop or a crash does not lose it: psyc_out_resume() queues it again at
+ * the next start. Every state change is logged with the peer and the
+ * reason.
  */
 #ifndef GATEWAY_PSYC_OUT_H
 #define GATEWAY_PSYC_OUT_H
@@ -38,6 +42,7 @@ typedef struct psyc_peer psyc_peer;
 typedef struct psyc_out_item {
     struct psyc_out_item *next;
     uint64_t queued_ms; /* uv_now when it started to wait */
+    int64_t store_id;   /* its row in the store's queue, 0 when not stored */
     psyc_packet pkt;    /* owned copy */
 } psyc_out_item;
 
@@ -78,6 +83,7 @@ struct psyc_out {
     psyc_peer *peers;
     psyc_syntax syntax;       /* [psyc] syntax of circuits we open */
     uint64_t give_up_ms;      /* [psyc] give_up: a waiting packet is bounced after it */
+    struct store *store;      /* waiting packets are kept there too (gw's); may be NULL */
     int stopping;
     uint64_t dropped_total;
 };
@@ -93,6 +99,11 @@ psyc_out *psyc_out_new(gw *g);
 void psyc_out_stop(psyc_out *o);
 /* Frees everything (after the loop has run the close callbacks). */
 void psyc_out_free(psyc_out *o);
+
+/* After a restart: the packets the store still holds go back into their
+ * queues (oldest first), with the time they have already waited. Returns
+ * how many. */
+size_t psyc_out_resume(psyc_out *o);
 
 /* Sends p (copied if it must wait) towards the host of its _target.
  * 0, or a negative psyc_err when p has no usable psyc: _target (logged). */
