@@ -109,7 +109,7 @@ static int addr_local_to_name(const char *s, size_t n, addr_mode mode, int perso
 static int addr_uni_safe(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("$&'()*+,-.:;_!?=~", c) != NULL);
+           (c != '\0' && strchr("$&'()*+,-.:;_!?=~@", c) != NULL);
 }
 
 static int addr_pct_encode(const char *s, size_t n, psyc_buf *out)
@@ -296,6 +296,11 @@ static int addr_transport_from_jid(const addr_map *m, const jid_t *j, psyc_buf *
 {
     const char *pct = j->local ? memchr(j->local, '%', j->local_len) : NULL;
     if (!pct) {
+        /* On our host a person's name with an '@' means an XMPP user
+         * (psyc://G/~user@domain), so such a name cannot be an entity of
+         * ours: refused rather than mapped onto somebody else. */
+        if (j->local && j->local[0] != '*' && j->local[0] != '$' && strstr(j->local, "\\40"))
+            return ADDR_ERR_NAME;
         int rc = addr_put_root(m->gw_host, strlen(m->gw_host), out);
         if (rc == ADDR_OK && j->local)
             rc = addr_put_entity_from_local(j->local, j->local_len, ADDR_MODE_TRANSPORT, out);
@@ -409,18 +414,20 @@ static int addr_xmpp_to_jid(const char *addr, const char *resource, psyc_buf *ou
 }
 
 /* psyc://G/~LOCAL@DOMAIN (TRANSPORT): a user of another XMPP domain. */
-static int addr_user_to_jid(psyc_str nick, const char *at, const char *resource, psyc_buf *out)
+static int addr_user_to_jid(const psyc_buf *name, const char *at, const char *resource, psyc_buf *out)
 {
     psyc_buf local, domain;
     psyc_buf_init(&local);
     psyc_buf_init(&domain);
-    size_t left = (size_t)(at - nick.ptr);
-    int rc = left ? addr_pct_decode(nick.ptr, left, &local) : ADDR_OK;
-    if (rc == ADDR_OK)
-        rc = addr_pct_decode(at + 1, nick.len - left - 1, &domain);
+    size_t left = (size_t)(at - name->data);
+    int rc = psyc_buf_append(&local, name->data, left) || psyc_buf_append(&domain, at + 1, name->len - left - 1)
+                 ? ADDR_ERR_NOMEM
+                 : ADDR_OK;
     const char *d = rc == ADDR_OK ? addr_cstr(&domain) : NULL;
     if (rc == ADDR_OK && !d)
         rc = ADDR_ERR_NOMEM;
+    if (rc == ADDR_OK && (!domain.len || memchr(d, '@', domain.len)))
+        rc = ADDR_ERR_NAME;
     if (rc == ADDR_OK)
         rc = addr_put_jid(&local, d, resource, out);
     psyc_buf_free(&local);
@@ -428,11 +435,11 @@ static int addr_user_to_jid(psyc_str nick, const char *at, const char *resource,
     return rc;
 }
 
-static const char *addr_last_at(psyc_str s)
+static const char *addr_last_at(const psyc_buf *s)
 {
-    for (size_t i = s.len; i-- > 0;)
-        if (s.ptr[i] == '@')
-            return s.ptr + i;
+    for (size_t i = s->len; i-- > 0;)
+        if (s->data[i] == '@')
+            return s->data + i;
     return NULL;
 }
 
@@ -456,11 +463,20 @@ static int addr_uniform_to_jid_parsed(const addr_map *m, const psyc_uniform *u, 
             rc = addr_put_local_from_entity(u->entity_type, u->nick, ADDR_MODE_NATURAL, &local);
         d = domain.data;
     } else if (!has_port && psyc_str_eq_c(u->host, m->gw_host)) {
-        const char *at = u->entity_type == '~' ? addr_last_at(u->nick) : NULL;
+        /* A person on our host whose name holds an '@' is an XMPP user
+         * (psyc://G/~user@domain, raw or %40: a natural-mode gateway
+         * writes the same name either way). */
+        psyc_buf name;
+        psyc_buf_init(&name);
+        const char *at = NULL;
+        if (u->entity_type == '~' && addr_pct_decode(u->nick.ptr, u->nick.len, &name) == ADDR_OK)
+            at = addr_last_at(&name);
         if (at) {
-            rc = addr_user_to_jid(u->nick, at, resource, out);
+            rc = addr_user_to_jid(&name, at, resource, out);
+            psyc_buf_free(&name);
             goto done;
         }
+        psyc_buf_free(&name);
         if (u->entity_type)
             rc = addr_put_local_from_entity(u->entity_type, u->nick, ADDR_MODE_TRANSPORT, &local);
         d = m->transport;

@@ -90,7 +90,7 @@ static void test_natural_grammar(void **state)
      * uniform cannot hold them. */
     both_ways(&natural, "d\\27artagnan@remote.org", "psyc://remote.org/~d'artagnan", NULL);
     both_ways(&natural, "a\\20b@remote.org", "psyc://remote.org/~a%20b", NULL);
-    both_ways(&natural, "a\\40b@remote.org", "psyc://remote.org/~a%40b", NULL);
+    both_ways(&natural, "a\\40b@remote.org", "psyc://remote.org/~a@b", NULL);
     both_ways(&natural, "a\\5cb@remote.org", "psyc://remote.org/~a%5cb", NULL);
     both_ways(&natural, "a%b@remote.org", "psyc://remote.org/~a%25b", NULL);
     both_ways(&natural, "caf\xc3\xa9@remote.org", "psyc://remote.org/~caf%c3%a9", NULL);
@@ -102,7 +102,7 @@ static void test_natural_grammar(void **state)
     both_ways(&natural, "bob@b\xc3\xbc" "cher.example", "psyc://xn--bcher-kva.example/~bob", NULL);
     /* Upper case is folded on both sides (nodeprep; psyced's lowercase policy). */
     uni_to_jid(&natural, "PSYC://Remote.ORG/~Bob", NULL, "bob@remote.org");
-    uni_to_jid(&natural, "psyc://remote.org/~a@b", NULL, "a\\40b@remote.org");
+    uni_to_jid(&natural, "psyc://remote.org/~a%40b", NULL, "a\\40b@remote.org");
     uni_to_jid(&natural, "psyc://remote.org:4404/~bob", NULL, "bob@remote.org");
     uni_to_jid(&natural, "psyc://remote.org", NULL, "remote.org");
     uni_to_jid(&natural, "psyc://remote.org/@room", "Zoe", "*room@remote.org/Zoe");
@@ -135,7 +135,8 @@ static void test_transport_grammar(void **state)
     both_ways(&transport, "a%b@example.org", "psyc://gw.example.net/~a%25b@example.org", NULL);
     both_ways(&transport, "example.org", "psyc://gw.example.net/~@example.org", NULL);
     uni_to_jid(&transport, "psyc://psyced.org:4404/~nick", NULL, "nick%psyced.org@psyc.example.org");
-    uni_to_jid(&transport, "psyc://gw.example.net/~a%40b", NULL, "a\\40b@psyc.example.org");
+    /* A natural-mode gateway may write the user's '@' as %40. */
+    uni_to_jid(&transport, "psyc://gw.example.net/~alice%40example.org", "r", "alice@example.org/r");
     /* The gateway host with a port is another server. */
     uni_to_jid(&transport, "psyc://gw.example.net:4405/~x", NULL,
                "x%gw.example.net\\3a4405@psyc.example.org");
@@ -157,6 +158,7 @@ static void test_refusals(void **state)
     jid_refused(&transport, "x%bad_host@psyc.example.org", ADDR_ERR_HOST);
     jid_refused(&transport, "x%@psyc.example.org", ADDR_ERR_HOST);
     jid_refused(&transport, "x%a%b@psyc.example.org", ADDR_ERR_HOST);
+    jid_refused(&transport, "a\\40b@psyc.example.org", ADDR_ERR_NAME); /* would be user a@b */
 
     uni_refused(&natural, "psyc:remote.org/~bob", ADDR_ERR_UNIFORM);
     uni_refused(&natural, "irc://x/y", ADDR_ERR_UNIFORM);
@@ -302,7 +304,7 @@ static void test_property_uniform_first(void **state)
         size_t k = 0;
         for (const unsigned char *p = (const unsigned char *)name; *p && k + 4 < sizeof pct; p++) {
             int safe = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                       strchr("$&'()*+,-.:;_!?=~", *p);
+                       strchr("$&'()*+,-.:;_!?=~@", *p);
             if (safe && *p != 0)
                 pct[k++] = (char)*p;
             else
