@@ -207,6 +207,15 @@ static int tr_in_message(tr_in *t, const char *type)
     } else if (strcmp(method, "_message_public") == 0 && subject) {
         method = t->to_room ? "_request_set_topic" : "_notice_place_topic";
         rc = tr_in_text_var(t, subject, "_topic");
+    } else if (xml_child(t->st, "received", TR_NS_RECEIPTS)) {
+        /* A delivery receipt (XEP-0184 §5) is PSYC's delivery echo of the
+         * message it names (psyced's _message_echo_private, PSYC.md §4.4;
+         * captures 2-message-private/09). The element stays in the payload,
+         * so an XMPP receiver gets it back as sent. */
+        const char *id = xml_attr_get(xml_child(t->st, "received", TR_NS_RECEIPTS), "id");
+        method = "_message_echo_private";
+        if (id)
+            rc = tr_put(t->p, 1, "_tag_relay", id, strlen(id));
     } else {
         const xml_node *cs = tr_in_chat_state(t->st);
         if (cs) {

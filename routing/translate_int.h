@@ -6,6 +6,7 @@
 
 #define TR_NS_CHATSTATES "http://jabber.org/protocol/chatstates" /* XEP-0085 */
 #define TR_NS_DELAY "urn:xmpp:delay"                             /* XEP-0203 */
+#define TR_NS_RECEIPTS "urn:xmpp:receipts"                       /* XEP-0184 */
 
 /* Presence: XMPP <show/> (NULL = none) <-> method suffix and degree
  * (PSYC.md §4.3). The unavailable row has show "unavailable". */

@@ -191,6 +191,21 @@ static const char *tr_show_from_degree(const psyc_packet *p)
     return shows[d.ptr[0] - '0'];
 }
 
+/* A delivery echo as a XEP-0184 receipt for the message it names: the
+ * <received/> it came with (in the payload), else one made from
+ * _tag_relay; without either it names no message and is not translated. */
+static int tr_out_receipt(const psyc_packet *p, xml_node *el)
+{
+    psyc_str xml, tag;
+    int has_payload = tr_get(p, "_jabber_XML", &xml) && xml.len;
+    if (has_payload)
+        return TRANSLATE_OK; /* tr_out_payload puts it back */
+    if (!tr_get(p, "_tag_relay", &tag) || tag.len == 0)
+        return TRANSLATE_ERR_UNSUPPORTED;
+    xml_node *r = xml_elem_add(el, "received", TR_NS_RECEIPTS);
+    return r && xml_attr_set_ns(r, "id", NULL, tag.ptr, tag.len) == 0 ? TRANSLATE_OK : TRANSLATE_ERR_NOMEM;
+}
+
 /* Which stanza a method makes: name, type, and what goes inside. */
 typedef enum tr_kind {
     TR_MESSAGE,  /* body, payload */
@@ -200,6 +215,7 @@ typedef enum tr_kind {
     TR_PLAIN,    /* probe, subscriptions: payload only */
     TR_ERROR,
     TR_IQ,       /* _jabber_iq_<type>: payload only */
+    TR_RECEIPT,  /* a delivery echo: <received/> (XEP-0184) */
 } tr_kind;
 
 static int tr_out_kind(psyc_str method, tr_kind *kind, const char **name, const char **type,
@@ -222,6 +238,8 @@ static int tr_out_kind(psyc_str method, tr_kind *kind, const char **name, const 
     if (tr_is(method, "_error") || tr_is(method, "_failure")) {
         *kind = TR_ERROR;
         *type = "error";
+    } else if (tr_is(method, "_message_echo_private")) {
+        *kind = TR_RECEIPT; /* no type: XEP-0184 §5 examples send receipts typeless */
     } else if (tr_is(method, "_message_private_normal")) {
         *kind = TR_MESSAGE;
     } else if (tr_is(method, "_message_private_headline")) {
@@ -369,6 +387,9 @@ int translate_to_xmpp_for(const addr_map *m, const psyc_packet *p, const char *t
             break;
         case TR_PLAIN:
         case TR_IQ:
+            break;
+        case TR_RECEIPT:
+            rc = tr_out_receipt(p, el);
             break;
         case TR_ERROR:
             rc = tr_out_error(p, el);

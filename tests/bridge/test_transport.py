@@ -13,7 +13,8 @@ For alice, bob is the PSYC person psyc://b.test/~bob, written
 bob%b.test@psyc.xmpp.test; for bob, alice is psyc://gw1.test/~alice@xmpp.test,
 written alice\\40xmpp.test@gw1.test (README "Addresses"). Checks: alice adds
 bob and bob approves; both subscribe; presence with show and status crosses
-both ways; messages and /me cross both ways; alice's vCard query to bob's
+both ways; messages and /me cross both ways; a XEP-0184 receipt crosses as a
+PSYC delivery echo; alice's vCard query to bob's
 account is answered by Prosody b.test and her software-version query to
 bob's client by the client; both psycgates stop with exit 0. Everything on
 127.0.0.1 with free ports; DNS only from fakedns. Exit 0 = pass.
@@ -97,6 +98,8 @@ def main():
             alice = RosterClient(ALICE, "alicepw", IP, px.c2s_port)
             bob = RosterClient(BOB, "bobpw", IP, pb.c2s_port)
             bob.c.register_plugin("xep_0092", {"name": "bobclient", "version": "4.2"})
+            bob.c.register_plugin("xep_0184")    # acknowledges receipt requests (auto_ack)
+            alice.c.register_plugin("xep_0184")
             alice.connect(20)
             bob.connect(20)
 
@@ -140,6 +143,23 @@ def main():
             r = alice.wait_message(r"bows", 30)
             check(str(r) == "/me bows", "the /me arrived as %r" % str(r))
             print("ok - messages and /me cross both ways (%s <-> %s)" % (ALICE, BOB))
+
+            # XEP-0184: bob's client acknowledges; the receipt crosses PSYC as
+            # a delivery echo (_message_echo_private) and reaches alice.
+            receipts = asyncio.Queue()
+            # slixmpp has no "message" event for a body-less message
+            alice.c.add_event_handler("receipt_received", lambda m: receipts.put_nowait(m))
+            m = alice.c.make_message(mto=BOB_AT_T, mbody="did you get this?", mtype="chat")
+            m["id"] = "rc1"
+            m["request_receipt"] = True
+            m.send()
+            bob.wait_message(r"^did you get this\?$", 30)
+            rm = run(receipts.get(), 30)
+            check(str(rm["receipt"]) == "rc1", "alice got a receipt for %r, not rc1" % str(rm["receipt"]))
+            r = type("R", (), {"frm": str(rm["from"])})
+            wait_line(g2, ["-> _message_echo_private to psyc://gw1.test/~alice@xmpp.test"],
+                      "psycgate-2: bob's receipt to PSYC", 5)
+            print("ok - bob's XEP-0184 receipt for rc1 reached alice from %s as a PSYC delivery echo" % r.frm)
 
             # queries: vCard of bob's account (Prosody b.test), version of his client
             check(set_vcard(bob, "Bob Builder") == "result", "bob could not store his vCard")

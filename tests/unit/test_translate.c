@@ -267,6 +267,9 @@ static void test_round_trips(void **state)
         "<error type='cancel'><feature-not-implemented xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
         "</error></iq>",
         "<iq from='b@b.example/x' to='a@a.example/r' type='result' id='p1'/>",
+        /* XEP-0184 receipts are PSYC delivery echoes */
+        "<message from='b@b.example/x' to='a@a.example/r' id='r1'>"
+        "<received xmlns='urn:xmpp:receipts' id='m1'/></message>",
     };
     for (size_t i = 0; i < sizeof stanzas / sizeof stanzas[0]; i++) {
         round_trip(&natural, stanzas[i]);
@@ -279,6 +282,30 @@ static void test_round_trips(void **state)
     round_trip(&transport,
                "<presence from='nick%psyced.org@psyc.example.org' to='alice@example.org'>"
                "<show>chat</show></presence>");
+}
+
+static void test_receipts(void **state)
+{
+    (void)state;
+    psyc_packet p;
+    to_packet(&natural, "<message from='b@b.example/x' to='a@a.example/r' id='r1'>"
+                        "<received xmlns='urn:xmpp:receipts' id='m1'/></message>", &p);
+    expect_method(&p, "_message_echo_private");
+    expect_var(&p, "_tag_relay", "m1");
+    psyc_packet_free(&p);
+    /* A delivery echo from PSYC that names the message becomes a receipt. */
+    psyc_packet_init(&p);
+    psyc_packet_routing_c(&p, "_source", "psyc://psyced.org/~bob");
+    psyc_packet_routing_c(&p, "_target", "psyc://psyced.org/~carol");
+    psyc_packet_routing_c(&p, "_tag_relay", "m7");
+    psyc_packet_set_method(&p, psyc_str_c("_message_echo_private"));
+    psyc_packet_set_data(&p, psyc_str_c("hello carol"));
+    xml_node *st = NULL;
+    assert_int_equal(translate_to_xmpp(&natural, &p, &st), TRANSLATE_OK);
+    assert_string_equal(text_of(st), "<message from='bob@psyced.org' to='carol@psyced.org'>"
+                                     "<received xmlns='urn:xmpp:receipts' id='m7'/></message>");
+    xml_node_free(st);
+    psyc_packet_free(&p);
 }
 
 static void test_iq(void **state)
@@ -531,7 +558,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages),   cmocka_unit_test(test_presence),
         cmocka_unit_test(test_round_trips), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_iq),
+        cmocka_unit_test(test_iq),         cmocka_unit_test(test_receipts),
         cmocka_unit_test(test_from_psyced), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_psyced_captures),
     };
