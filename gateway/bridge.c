@@ -10,7 +10,9 @@
 #include "gateway/log.h"
 #include "gateway/psyc_out.h"
 #include "gateway/s2s_face.h"
+#include "gateway/store.h"
 #include "routing/routing.h"
+#include "routing/subs.h"
 #include "routing/translate.h"
 
 #ifndef PSYCGATE_VERSION
@@ -37,6 +39,35 @@ static void jid_domain_of(const char *jid, char *out, size_t size)
         n = size - 1;
     memcpy(out, d, n);
     out[n] = '\0';
+}
+
+/* Keeps the subscription state between the local (XMPP) and the remote
+ * (PSYC) entity of a subscription stanza that crossed, in the store
+ * (RFC 6121 Appendix A via routing/subs.h). */
+static void bridge_note_subscription(bridge *b, const xml_node *st, int outbound)
+{
+    const char *type = xml_attr_get(st, "type");
+    if (!b->g->store || strcmp(st->name, "presence") != 0 || !type ||
+        (strncmp(type, "sub", 3) != 0 && strncmp(type, "unsub", 5) != 0))
+        return;
+    char local[1024], remote[1024];
+    const char *l = xml_attr_get(st, outbound ? "from" : "to"), *r = xml_attr_get(st, outbound ? "to" : "from");
+    snprintf(local, sizeof local, "%.*s", l ? (int)strcspn(l, "/") : 0, l ? l : "");
+    snprintf(remote, sizeof remote, "%.*s", r ? (int)strcspn(r, "/") : 0, r ? r : "");
+    int old = store_sub_get(b->g->store, local, remote);
+    if (old < 0)
+        return;
+    unsigned next = subs_next((unsigned)old, type, outbound);
+    if (next == (unsigned)old)
+        return;
+    char a[64], z[64];
+    if (store_sub_set(b->g->store, local, remote, next) == STORE_OK)
+        log_info(COMP, NULL, "subscription %s -> %s: %s, now %s (%s %s)", local, remote,
+                 subs_name((unsigned)old, a, sizeof a), subs_name(next, z, sizeof z), type,
+                 outbound ? "sent" : "received");
+    else
+        log_warn(COMP, NULL, "store: cannot keep the subscription %s -> %s: %s", local, remote,
+                 store_error(b->g->store));
 }
 
 static component_link *bridge_component(bridge *b, const char *domain)
@@ -373,6 +404,7 @@ void bridge_from_xmpp(bridge *b, xml_node *st, const char *domain)
             if (id && from && strcmp(st->name, "iq") == 0 && type &&
                 (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
                 bridge_pending_add(b, id, from, attr_or(st, "to"));
+            bridge_note_subscription(b, st, 1);
             psyc_out_send(b->g->psyc_out, &p);
         }
     } else if (rc == TRANSLATE_IGNORE) {
@@ -456,6 +488,7 @@ int bridge_from_psyc(bridge *b, const psyc_packet *p, const char *peer)
                  p->method.ptr, (int)src.len, src.ptr, (int)t->value.len, t->value.ptr, st->name,
                  attr_or(st, "from"), attr_or(st, "to"));
         b->stats.to_xmpp++;
+        bridge_note_subscription(b, st, 0);
         bridge_send_xmpp(b, st);
     } else if (rc == TRANSLATE_ERR_ADDRESS) {
         log_info(COMP, peer, "%.*s from %.*s to %.*s: no XMPP address for it", (int)p->method.len,

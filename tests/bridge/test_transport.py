@@ -121,6 +121,13 @@ def main():
             bob.wait_presence(lambda p: p["type"] == "subscribed" and bare(p["from"]) == ALICE_AT_G1,
                               "subscribed from alice", 30)
             print("ok - mutual subscription between %s and %s" % (ALICE, BOB))
+            # both gateways keep the state (RFC 6121: both = each sees the other)
+            l1 = wait_line(g1, ["subscription %s -> %s:" % (ALICE, BOB_AT_T), "now both"],
+                           "psycgate-1: the subscription state", 5)
+            l2 = wait_line(g2, ["subscription %s -> %s:" % (BOB, ALICE_AT_G1), "now both"],
+                           "psycgate-2: the subscription state", 5)
+            print("ok - both gateways stored the subscription as 'both': %s | %s"
+                  % (l1.split(" bridge - ")[-1], l2.split(" bridge - ")[-1]))
 
             # presence both ways
             alice.presence(show="xa", status="on holiday")
