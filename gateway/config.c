@@ -44,6 +44,9 @@ static const cfg_key_def cfg_schema[] = {
     {"gateway", "host", CFG_T_HOST, "localhost", 0, 0, NULL},
     {"gateway", "state_dir", CFG_T_STR, "./var", 0, 0, NULL},
     {"gateway", "log_level", CFG_T_LOG_LEVEL, "info", 0, 0, NULL},
+    /* Incoming connections each face serves at once (PSYC circuits, S2S
+     * streams); more are accepted and closed at once. */
+    {"gateway", "max_incoming", CFG_T_UINT, "4096", 1, 1000000, NULL},
     {"psyc", "listen", CFG_T_ADDRS, "127.0.0.1:4404", 1, 0, NULL},
     /* TLS from the first byte (PSYC.md §2.1: 9404 = PSYCS); `none`: off. */
     {"psyc", "listen_tls", CFG_T_ADDRS, "127.0.0.1:9404", 0, 0, NULL},

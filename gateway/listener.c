@@ -5,6 +5,7 @@
 
 #include "gateway/gw.h"
 #include "gateway/log.h"
+#include "gateway/net.h"
 #include "gateway/psyc_circuit.h"
 
 #define COMP "psyc"
@@ -19,6 +20,17 @@ static void listener_on_connection(uv_stream_t *server, int status)
     }
     if (l->gw->stopping)
         return;
+    uint64_t max = cfg_get_uint(l->gw->cfg, "gateway", "max_incoming");
+    size_t incoming = 0;
+    for (psyc_circuit *c = l->gw->circuits; c; c = c->next)
+        incoming += !c->active;
+    if (incoming >= max) {
+        net_peer peer;
+        net_accept_and_drop(server, &peer);
+        log_warn(COMP, l->name, "refused a PSYC connection from %s: %zu incoming circuits open "
+                 "([gateway] max_incoming)", peer.text, incoming);
+        return;
+    }
     psyc_circuit_accept(l->gw, server, l->tls);
 }
 

@@ -102,3 +102,22 @@ int net_write_buf(uv_stream_t *stream, psyc_buf *b, net_write_cb cb)
     }
     return rc;
 }
+
+static void net_drop_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void net_accept_and_drop(uv_stream_t *server, net_peer *peer)
+{
+    if (peer)
+        snprintf(peer->text, sizeof peer->text, "-");
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (!t || uv_tcp_init(server->loop, t) != 0) {
+        free(t);
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)t) == 0 && peer)
+        net_tcp_peer(t, peer);
+    uv_close((uv_handle_t *)t, net_drop_closed);
+}

@@ -30,4 +30,9 @@ typedef void (*net_write_cb)(uv_stream_t *stream, int status);
  * 0, or a negative libuv error (cb not called; b freed). */
 int net_write_buf(uv_stream_t *stream, psyc_buf *b, net_write_cb cb);
 
+/* Accepts the pending connection on `server` and closes it at once, so a
+ * full face neither serves it nor leaves it in the listen backlog. *peer
+ * (may be NULL) names it for the log ("-" when unknown). */
+void net_accept_and_drop(uv_stream_t *server, net_peer *peer);
+
 #endif /* GATEWAY_NET_H */

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "gateway/log.h"
+#include "gateway/net.h"
 #include "gateway/s2s_conn.h"
 #include "gateway/s2s_secret.h"
 #include "routing/routing.h"
@@ -291,6 +292,14 @@ static void face_on_connection(uv_stream_t *server, int status)
     }
     if (f->stopping)
         return;
+    uint64_t max = cfg_get_uint(f->cfg, "gateway", "max_incoming");
+    if (f->nin >= max) {
+        net_peer peer;
+        net_accept_and_drop(server, &peer);
+        log_warn(COMP, fl->name, "refused an S2S connection from %s: %zu incoming streams open "
+                 "([gateway] max_incoming)", peer.text, f->nin);
+        return;
+    }
     s2s_in_config ic = {
         .domains = f->domains,
         .ndomains = f->ndomains,
