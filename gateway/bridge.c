@@ -70,6 +70,9 @@ static void bridge_note_subscription(bridge *b, const xml_node *st, int outbound
                  store_error(b->g->store));
 }
 
+static void bridge_on_burst(void *ud, const char *from, const void *payload, size_t len, int changed,
+                            const char *const *rcpt, size_t n);
+
 static component_link *bridge_component(bridge *b, const char *domain)
 {
     for (size_t i = 0; i < b->g->n_components; i++)
@@ -126,6 +129,13 @@ int bridge_init(bridge *b, gw *g)
     }
     b->timer.data = b;
     b->timer_live = 1;
+    b->pc = pc_new(0, 0, bridge_on_burst, b);
+    if (!b->pc || uv_timer_init(g->loop, &b->pc_timer) != 0) {
+        log_error(COMP, NULL, "cannot set up presence coalescing");
+        return -1;
+    }
+    b->pc_timer.data = b;
+    b->pc_timer_live = 1;
     log_info(COMP, NULL, "addresses: %s%s", b->transport[0] ? "transport mode under " : "natural mode",
              b->transport);
     return 0;
@@ -301,10 +311,19 @@ void bridge_stop(bridge *b)
         uv_close((uv_handle_t *)&b->timer, NULL);
         b->timer_live = 0;
     }
+    /* Open presence bursts go out now (into the queues and the store). */
+    pc_free(b->pc);
+    b->pc = NULL;
+    if (b->pc_timer_live) {
+        uv_close((uv_handle_t *)&b->pc_timer, NULL);
+        b->pc_timer_live = 0;
+    }
 }
 
 void bridge_cleanup(bridge *b)
 {
+    pc_free(b->pc);
+    b->pc = NULL;
     bridge_expire(b, 0, 1);
     while (b->expired) {
         bridge_pending *p = b->expired;
@@ -369,10 +388,306 @@ static psyc_str bridge_var(const psyc_packet *p, const char *name)
     return v;
 }
 
+/* ------------------------------------------------------------------ */
+/* Presence offload (issue 7, DESIGN.md §5): the N copies the XMPP server
+ * sends for one broadcast become one context multicast per PSYC host that
+ * has subscribers; the receiving gateway fans out to its own. */
+
+static void bridge_keep_first(void *ud, xml_node *n)
+{
+    xml_node **out = ud;
+    if (!*out)
+        *out = n;
+    else
+        xml_node_free(n);
+}
+
+/* One stanza back from its standalone serialization (it carries its xmlns). */
+static xml_node *bridge_parse_one(const void *data, size_t len)
+{
+    static const char open[] = "<stream:stream xmlns='jabber:server' "
+                               "xmlns:stream='http://etherx.jabber.org/streams'>";
+    xml_node *out = NULL;
+    xml_stream_handler h = {.stanza = bridge_keep_first};
+    xml_stream *s = xml_stream_new(NULL, &h, &out);
+    if (s && xml_stream_feed(s, open, sizeof open - 1, NULL) == XML_STREAM_OK)
+        xml_stream_feed(s, data, len, NULL);
+    xml_stream_free(s);
+    return out;
+}
+
+/* A copy of a one-to-one presence packet as psyced multicasts presence
+ * (PSYC.md §9: _context and _source_relay the person, no _target). */
+static int bridge_as_multicast(const psyc_packet *in, psyc_packet *out)
+{
+    psyc_packet_init(out);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < in->n_routing; i++) {
+        const psyc_modifier *m = &in->routing[i];
+        if (psyc_str_eq_c(m->name, "_target"))
+            continue;
+        if (psyc_str_eq_c(m->name, "_source")) {
+            rc = psyc_packet_add_routing(out, ':', PSYC_STR_LIT("_context"), m->value);
+            if (rc == 0)
+                rc = psyc_packet_add_routing(out, ':', PSYC_STR_LIT("_source_relay"), m->value);
+            continue;
+        }
+        rc = psyc_packet_add_routing(out, m->oper, m->name, m->value);
+    }
+    for (size_t i = 0; rc == 0 && i < in->n_entity; i++) {
+        const psyc_modifier *m = &in->entity[i];
+        if (!psyc_str_eq_c(m->name, "_resource_target"))
+            rc = psyc_packet_add_entity(out, m->oper, m->name, m->value);
+    }
+    if (rc == 0 && in->method.ptr)
+        rc = psyc_packet_set_method(out, in->method);
+    if (rc == 0 && in->data.ptr)
+        rc = psyc_packet_set_data(out, in->data);
+    return rc;
+}
+
+typedef struct bridge_subs {
+    char **jid;
+    size_t n, cap;
+} bridge_subs;
+
+static void bridge_collect(void *ud, const char *jid, unsigned state)
+{
+    bridge_subs *l = ud;
+    (void)state;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        char **n = realloc(l->jid, cap * sizeof *n);
+        if (!n)
+            return;
+        l->jid = n;
+        l->cap = cap;
+    }
+    if ((l->jid[l->n] = strdup(jid)) != NULL)
+        l->n++;
+}
+
+static void bridge_subs_free(bridge_subs *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->jid[i]);
+    free(l->jid);
+}
+
+static int bridge_same_bare(const char *a, const char *b)
+{
+    size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+    return la == lb && strncmp(a, b, la) == 0;
+}
+
+/* The PSYC host (root uniform) an XMPP address maps to, into out. */
+static int bridge_host_of(bridge *b, const char *jid, char *out, size_t size)
+{
+    psyc_buf u;
+    psyc_buf_init(&u);
+    int ok = addr_jid_to_uniform(&b->map, jid, &u, NULL) == ADDR_OK;
+    psyc_uniform pu;
+    if (ok)
+        ok = psyc_uniform_parse(&pu, (psyc_str){u.data, u.len}) == PSYC_UNI_OK;
+    if (ok)
+        snprintf(out, size, "%.*s/", (int)pu.root.len, pu.root.ptr);
+    psyc_buf_free(&u);
+    return ok;
+}
+
+/* Sends one copy of the broadcast to `to` the one-to-one way. */
+static void bridge_presence_unicast(bridge *b, const xml_node *tmpl, const char *to)
+{
+    xml_node *st = xml_node_copy(tmpl);
+    if (!st || xml_attr_set(st, "to", to) != 0) {
+        xml_node_free(st);
+        return;
+    }
+    psyc_packet p;
+    psyc_packet_init(&p);
+    if (translate_from_xmpp(&b->map, st, &p, NULL) == TRANSLATE_OK) {
+        b->stats.to_psyc++;
+        psyc_out_send(b->g->psyc_out, &p);
+    }
+    psyc_packet_free(&p);
+    xml_node_free(st);
+}
+
+static void bridge_on_burst(void *ud, const char *from, const void *payload, size_t len, int changed,
+                            const char *const *rcpt, size_t n)
+{
+    bridge *b = ud;
+    if (n == 0) {
+        log_debug(COMP, NULL, "presence of %s unchanged: not sent again", from);
+        return;
+    }
+    xml_node *tmpl = bridge_parse_one(payload, len);
+    if (!tmpl) {
+        log_warn(COMP, NULL, "presence of %s: cannot rebuild the broadcast; dropped", from);
+        return;
+    }
+    /* Who of the other side may see this sender's presence, by host. */
+    bridge_subs subs = {0};
+    char bare[1024];
+    snprintf(bare, sizeof bare, "%.*s", (int)strcspn(from, "/"), from);
+    if (changed && b->g->store)
+        store_sub_each(b->g->store, bare, STORE_SUB_FROM, bridge_collect, &subs);
+    int *done = calloc(n, sizeof *done);
+    for (size_t i = 0; done && i < n; i++) {
+        char host[300];
+        if (done[i] || !bridge_host_of(b, rcpt[i], host, sizeof host)) {
+            if (!done[i])
+                bridge_presence_unicast(b, tmpl, rcpt[i]);
+            continue;
+        }
+        /* This host's recipients in the burst, and its subscribers. */
+        size_t in_burst = 0, subscribers = 0, covered = 0;
+        for (size_t k = i; k < n; k++) {
+            char h2[300];
+            if (!done[k] && bridge_host_of(b, rcpt[k], h2, sizeof h2) && strcmp(h2, host) == 0) {
+                done[k] = 2; /* in this group */
+                in_burst++;
+            }
+        }
+        for (size_t s2 = 0; s2 < subs.n; s2++) {
+            char h3[300];
+            if (!bridge_host_of(b, subs.jid[s2], h3, sizeof h3) || strcmp(h3, host) != 0)
+                continue;
+            subscribers++;
+            for (size_t k = i; k < n; k++)
+                if (done[k] == 2 && bridge_same_bare(rcpt[k], subs.jid[s2])) {
+                    covered++;
+                    break;
+                }
+        }
+        /* A broadcast reaches every subscriber there: one multicast, and
+         * the other side fans out. Anything less (a directed presence, a
+         * recipient we hold no subscription for) goes one to one. */
+        int multicast = changed && subscribers > 0 && covered == subscribers && in_burst == subscribers;
+        if (multicast) {
+            xml_node *st = xml_node_copy(tmpl);
+            psyc_packet p, mc;
+            psyc_packet_init(&p);
+            if (st && xml_attr_set(st, "to", rcpt[i]) == 0 &&
+                translate_from_xmpp(&b->map, st, &p, NULL) == TRANSLATE_OK && bridge_as_multicast(&p, &mc) == 0) {
+                b->stats.presence_multicasts++;
+                b->stats.presence_copies_saved += in_burst - 1;
+                b->stats.to_psyc++;
+                log_info(COMP, NULL, "presence of %s -> one %.*s multicast to %s for %zu subscribers", from,
+                         (int)mc.method.len, mc.method.ptr, host, in_burst);
+                psyc_out_send_via(b->g->psyc_out, psyc_str_c(host), &mc);
+                psyc_packet_free(&mc);
+            }
+            psyc_packet_free(&p);
+            xml_node_free(st);
+        } else {
+            for (size_t k = i; k < n; k++)
+                if (done[k] == 2)
+                    bridge_presence_unicast(b, tmpl, rcpt[k]);
+        }
+        for (size_t k = i; k < n; k++)
+            if (done[k] == 2)
+                done[k] = 1;
+    }
+    free(done);
+    bridge_subs_free(&subs);
+    xml_node_free(tmpl);
+}
+
+static void bridge_pc_arm(bridge *b);
+
+static void bridge_on_pc_timer(uv_timer_t *t)
+{
+    bridge *b = t->data;
+    pc_tick(b->pc, uv_now(b->g->loop));
+    bridge_pc_arm(b);
+}
+
+static void bridge_pc_arm(bridge *b)
+{
+    if (!b->pc_timer_live)
+        return;
+    uint64_t due = pc_next_deadline(b->pc), now = uv_now(b->g->loop);
+    if (due == PC_NO_DEADLINE)
+        uv_timer_stop(&b->pc_timer);
+    else
+        uv_timer_start(&b->pc_timer, bridge_on_pc_timer, due > now ? due - now : 0, 0);
+}
+
+/* A presence broadcast copy (available or unavailable, from a client's
+ * full JID) goes to the coalescer instead of straight out. 1 when taken. */
+static int bridge_coalesce(bridge *b, const xml_node *st)
+{
+    const char *type = xml_attr_get(st, "type"), *from = xml_attr_get(st, "from");
+    const char *to = xml_attr_get(st, "to");
+    if (!b->pc || !b->g->store || strcmp(st->name, "presence") != 0 || !from || !to || !strchr(from, '/') ||
+        (type && strcmp(type, "unavailable") != 0))
+        return 0;
+    xml_node *c = xml_node_copy(st);
+    psyc_buf payload;
+    psyc_buf_init(&payload);
+    int ok = c && (xml_attr_remove(c, "to", NULL), xml_attr_remove(c, "id", NULL),
+                   xml_serialize(&payload, c, NULL) == 0);
+    if (ok)
+        pc_feed(b->pc, from, to, payload.data, payload.len, uv_now(b->g->loop));
+    psyc_buf_free(&payload);
+    xml_node_free(c);
+    if (ok)
+        bridge_pc_arm(b);
+    return ok;
+}
+
+/* A presence multicast for a person on another host: one stanza to each
+ * of our users who sees that person's presence (the store's TO bit). */
+static int bridge_fan_out(bridge *b, const psyc_packet *p, const char *peer)
+{
+    const psyc_modifier *ctx = psyc_packet_find_routing(p, "_context");
+    psyc_uniform u;
+    if (!ctx || psyc_packet_find_routing(p, "_target") || !b->g->store || !p->method.ptr ||
+        !(psyc_inherits(p->method, PSYC_STR_LIT("_notice_presence")) ||
+          psyc_inherits(p->method, PSYC_STR_LIT("_status_presence"))) ||
+        psyc_uniform_parse(&u, ctx->value) != PSYC_UNI_OK || u.entity_type != '~' ||
+        routing_psyc_is_local(ctx->value, b->g->host))
+        return 0;
+    /* The person as an XMPP address (translated once toward itself). */
+    xml_node *probe = NULL;
+    char ctxs[PSYC_UNIFORM_MAX + 1];
+    snprintf(ctxs, sizeof ctxs, "%.*s", (int)ctx->value.len, ctx->value.ptr);
+    if (translate_to_xmpp_for(&b->map, p, ctxs, &probe) != TRANSLATE_OK)
+        return 0;
+    char remote[1024];
+    const char *f = attr_or(probe, "from");
+    snprintf(remote, sizeof remote, "%.*s", (int)strcspn(f, "/"), f);
+    int face = bridge_has_face(b, f);
+    xml_node_free(probe);
+    if (!face)
+        return 0;
+    bridge_subs locals = {0};
+    store_sub_each_remote(b->g->store, remote, STORE_SUB_TO, bridge_collect, &locals);
+    size_t sent = 0;
+    for (size_t i = 0; i < locals.n; i++) {
+        psyc_buf lu;
+        psyc_buf_init(&lu);
+        xml_node *st = NULL;
+        if (addr_jid_to_uniform(&b->map, locals.jid[i], &lu, NULL) == ADDR_OK && psyc_buf_putc(&lu, '\0') == 0 &&
+            translate_to_xmpp_for(&b->map, p, lu.data, &st) == TRANSLATE_OK) {
+            sent++;
+            bridge_send_xmpp(b, st);
+        }
+        psyc_buf_free(&lu);
+    }
+    b->stats.psyc_in++;
+    b->stats.presence_fanout += sent;
+    log_info(COMP, peer, "%.*s multicast of %s -> %zu stanzas to our subscribers", (int)p->method.len,
+             p->method.ptr, remote, sent);
+    bridge_subs_free(&locals);
+    return 1;
+}
+
 void bridge_from_xmpp(bridge *b, xml_node *st, const char *domain)
 {
     b->stats.xmpp_in++;
-    if (bridge_local_services(b, st, domain)) {
+    if (bridge_local_services(b, st, domain) || bridge_coalesce(b, st)) {
         xml_node_free(st);
         return;
     }
@@ -437,6 +752,8 @@ static void bridge_bounce_psyc(bridge *b, const psyc_packet *p, const char *mc, 
 
 int bridge_from_psyc(bridge *b, const psyc_packet *p, const char *peer)
 {
+    if (bridge_fan_out(b, p, peer))
+        return 1;
     const psyc_modifier *t = psyc_packet_find_routing(p, "_target");
     if (!t || !p->method.ptr || !routing_psyc_is_local(t->value, b->g->host))
         return 0;

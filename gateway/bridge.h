@@ -23,6 +23,7 @@
 
 #include "psyc/psyc.h"
 #include "routing/addr.h"
+#include "routing/coalesce.h"
 #include "routing/entity.h"
 #include "routing/replies.h"
 #include "xmpp/xml.h"
@@ -35,6 +36,9 @@ typedef struct bridge_stats {
     uint64_t local_answers;        /* echo, disco, version, ping */
     uint64_t refused;              /* answered with an error */
     uint64_t iq_timeouts;          /* requests answered with <remote-server-timeout/> */
+    uint64_t presence_multicasts;  /* broadcasts sent as one context packet per host */
+    uint64_t presence_copies_saved;/* stanzas those multicasts replaced */
+    uint64_t presence_fanout;      /* stanzas made from received multicasts */
 } bridge_stats;
 
 /* An iq request sent to PSYC, until its answer comes or it times out. */
@@ -57,6 +61,9 @@ typedef struct bridge {
     uint64_t iq_timeout_ms;        /* [bridge] iq_timeout */
     uv_timer_t timer;              /* the first pending deadline */
     int timer_live;
+    pc_coalescer *pc;              /* presence copies -> one broadcast (issue 7) */
+    uv_timer_t pc_timer;           /* closes presence bursts */
+    int pc_timer_live;
     bridge_stats stats;
 } bridge;
 

@@ -519,11 +519,10 @@ size_t psyc_out_resume(psyc_out *o);
 
 /* The peer (host and port) a packet goes to, created on first use; NULL
  * (logged) when its _target is no usable psyc: uniform. */
-static psyc_peer *out_peer_for(psyc_out *o, const psyc_packet *pkt, int *err)
+static psyc_peer *out_peer_for_uniform(psyc_out *o, const psyc_packet *pkt, const psyc_str *via, int *err)
 {
-    const psyc_modifier *t = psyc_packet_find_routing(pkt, "_target");
     psyc_uniform u;
-    if (!t || psyc_uniform_parse(&u, t->value) != PSYC_UNI_OK || !psyc_str_eq_c(u.scheme, "psyc") ||
+    if (!via || psyc_uniform_parse(&u, *via) != PSYC_UNI_OK || !psyc_str_eq_c(u.scheme, "psyc") ||
         u.host.len == 0 || u.host.len > 253 || u.port_num < 0 || u.port_num > 65535 ||
         (u.transport && u.transport != 'c')) {
         log_warn(COMP, NULL, "cannot send %.*s: no usable psyc: _target (TCP only)",
@@ -546,14 +545,34 @@ static psyc_peer *out_peer_for(psyc_out *o, const psyc_packet *pkt, int *err)
     return p;
 }
 
+static psyc_peer *out_peer_for(psyc_out *o, const psyc_packet *pkt, int *err)
+{
+    const psyc_modifier *t = psyc_packet_find_routing(pkt, "_target");
+    return out_peer_for_uniform(o, pkt, t ? &t->value : NULL, err);
+}
+
+static int out_send_to_peer(psyc_peer *p, const psyc_packet *pkt);
+
 int psyc_out_send(psyc_out *o, const psyc_packet *pkt)
 {
     if (o->stopping)
         return PSYC_ERR_INVALID;
     int err = 0;
     psyc_peer *p = out_peer_for(o, pkt, &err);
-    if (!p)
-        return err;
+    return p ? out_send_to_peer(p, pkt) : err;
+}
+
+int psyc_out_send_via(psyc_out *o, psyc_str via, const psyc_packet *pkt)
+{
+    if (o->stopping)
+        return PSYC_ERR_INVALID;
+    int err = 0;
+    psyc_peer *p = out_peer_for_uniform(o, pkt, &via, &err);
+    return p ? out_send_to_peer(p, pkt) : err;
+}
+
+static int out_send_to_peer(psyc_peer *p, const psyc_packet *pkt)
+{
     if (p->state == PSYC_PEER_READY && !p->head && p->circuit && psyc_link_can_send(&p->circuit->link)) {
         int rc = psyc_circuit_send(p->circuit, pkt);
         if (rc == 0)
@@ -607,7 +626,11 @@ static int out_resume_item(psyc_out *o, const store_item *it, int64_t wall_now)
     int rc = psyc_parse_packet(&parser, it->data, it->len, &pkt, &used) == 1 ? 0 : -1;
     psyc_peer *p = NULL;
     int err = 0;
-    if (rc == 0 && (p = out_peer_for(o, &pkt, &err)) != NULL) {
+    /* The queue it was in names the peer (a multicast has no _target). */
+    char via[300];
+    snprintf(via, sizeof via, "psyc://%s/", it->dest + 5);
+    psyc_str v = psyc_str_c(via);
+    if (rc == 0 && (p = out_peer_for_uniform(o, &pkt, &v, &err)) != NULL) {
         uint64_t now = uv_now(o->g->loop);
         uint64_t age = wall_now > it->created_ms ? (uint64_t)(wall_now - it->created_ms) : 0;
         rc = out_enqueue_item(p, &pkt, it->id, age < now ? now - age : 0);

@@ -108,6 +108,9 @@ size_t psyc_out_resume(psyc_out *o);
 /* Sends p (copied if it must wait) towards the host of its _target.
  * 0, or a negative psyc_err when p has no usable psyc: _target (logged). */
 int psyc_out_send(psyc_out *o, const psyc_packet *p);
+/* The same toward the host (and port) of `via`, any uniform there: for a
+ * context multicast, which has no _target (PSYC.md §4.2). */
+int psyc_out_send_via(psyc_out *o, psyc_str via, const psyc_packet *p);
 
 /* From the circuits: ready to send; lost; `host` authenticated on c. */
 void psyc_out_circuit_ready(psyc_out *o, psyc_circuit *c);

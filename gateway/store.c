@@ -25,6 +25,7 @@ enum {
     ST_SUBDEL,
     ST_SUBGET,
     ST_SUBEACH,
+    ST_SUBREMOTE,
     ST_CADD,
     ST_CGET,
     ST_COUNT_
@@ -51,6 +52,8 @@ static const char *const store_sql[ST_COUNT_] = {
     [ST_SUBGET] = "SELECT state FROM subscription WHERE local = ?1 AND remote = ?2",
     [ST_SUBEACH] = "SELECT remote, state FROM subscription WHERE local = ?1 AND (state & ?2) != 0 "
                    "ORDER BY remote",
+    [ST_SUBREMOTE] = "SELECT local, state FROM subscription WHERE remote = ?1 AND (state & ?2) != 0 "
+                     "ORDER BY local",
     [ST_CADD] = "INSERT INTO counter(name, value) VALUES(?1, ?2) "
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
     [ST_CGET] = "SELECT value FROM counter WHERE name = ?1",
@@ -66,6 +69,7 @@ static const char store_schema[] =
     "CREATE INDEX IF NOT EXISTS queue_dest ON queue(dest, id);"
     "CREATE TABLE IF NOT EXISTS subscription(local TEXT NOT NULL, remote TEXT NOT NULL,"
     " state INTEGER NOT NULL, PRIMARY KEY(local, remote)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS subscription_remote ON subscription(remote, local);"
     "CREATE TABLE IF NOT EXISTS counter(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;";
 
 typedef struct store_pending_cb {
@@ -427,6 +431,20 @@ int store_sub_each(store *s, const char *local, unsigned mask,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         cb(ud, (const char *)sqlite3_column_text(st, 0), (unsigned)sqlite3_column_int(st, 1));
     int out = rc == SQLITE_DONE ? STORE_OK : store_fail(s, "subscription each");
+    sqlite3_reset(st);
+    return out;
+}
+
+int store_sub_each_remote(store *s, const char *remote, unsigned mask,
+                          void (*cb)(void *ud, const char *local, unsigned state), void *ud)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_SUBREMOTE);
+    sqlite3_bind_text(st, 1, remote, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, (int)mask);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ud, (const char *)sqlite3_column_text(st, 0), (unsigned)sqlite3_column_int(st, 1));
+    int out = rc == SQLITE_DONE ? STORE_OK : store_fail(s, "subscription each remote");
     sqlite3_reset(st);
     return out;
 }

@@ -113,6 +113,11 @@ int store_sub_get(store *s, const char *local, const char *remote);
 int store_sub_each(store *s, const char *local, unsigned mask,
                    void (*cb)(void *ud, const char *remote, unsigned state), void *ud);
 
+/* Every local entity whose state with `remote` has any of the bits in
+ * mask (who of ours sees remote's presence: STORE_SUB_TO). */
+int store_sub_each_remote(store *s, const char *remote, unsigned mask,
+                          void (*cb)(void *ud, const char *local, unsigned state), void *ud);
+
 /* ------------------------------------------------------------------ */
 /* Counters (metrics that survive restarts)                           */
 

@@ -63,8 +63,12 @@ static int tr_out_common(const addr_map *m, const psyc_packet *p, xml_node *el, 
     psyc_str ctx, none = {NULL, 0}, res = none, to;
     int rc;
     if (tr_get(p, "_context", &ctx)) {
+        /* A place speaks as room/nick; a person's presence multicast as
+         * the person, with the resource it came from. */
         if (tr_is_place_uniform(ctx))
             tr_get(p, "_nick", &res);
+        else
+            tr_get(p, "_resource_source", &res);
         rc = tr_out_jid(m, el, "from", ctx, res);
     } else {
         psyc_str src = none;

@@ -21,7 +21,10 @@ Checks, with slixmpp clients alice@a.test and bob@b.test (natural JIDs):
      alice@a.test, approves it; alice gets `subscribed` from bob@b.test
      and bob's presence; bob subscribes back, alice approves, bob gets
      `subscribed` and alice's presence;
-  2. presence with show, status and priority crosses both ways;
+  2. presence with show, status and priority crosses both ways; broadcasts
+     cross as one context multicast per host (issue 7 presence offload):
+     with bob and carol@b.test both subscribed to alice, psycgate-A sends
+     ONE packet for her presence change and psycgate-B fans it out to two;
   3. chat messages cross both ways with their natural JIDs and type chat;
      `/me waves` arrives as `/me waves`;
   4. each psycgate logged the hop (XMPP -> PSYC at one, PSYC -> XMPP at the
@@ -76,7 +79,7 @@ def main():
                      "_xmpp-server._tcp." + B: ["%s:%d" % (B, s2s_b)]}))
             pa = st.enter_context(Prosody(tmp, domain=A, users={"alice": "alicepw"}, component=(B, SECRET),
                                           s2s=True, s2s_port=s2s_a, dns_port=dns.port, name="prosody-a"))
-            pb = st.enter_context(Prosody(tmp, domain=B, users={"bob": "bobpw"}, component=(A, SECRET),
+            pb = st.enter_context(Prosody(tmp, domain=B, users={"bob": "bobpw", "carol": "carolpw"}, component=(A, SECRET),
                                           s2s=True, s2s_port=s2s_b, dns_port=dns.port, name="prosody-b"))
             pa.start()
             pb.start()
@@ -137,10 +140,35 @@ def main():
             r = alice.wait_presence(lambda p: bare(p["from"]) == BOB and p["show"] == "dnd"
                                     and p["status"] == "busy coding", "dnd/'busy coding' from bob", 30)
             print("ok - alice sees bob dnd, 'busy coding' (from %s)" % r["from"])
-            wait_line(ga, ["<presence/> from " + ALICE, "-> _notice_presence_away to " + UB],
+            # broadcasts cross as one context multicast per host (issue 7),
+            # fanned out by the receiving gateway to its subscribers
+            wait_line(ga, ["presence of " + ALICE, "-> one _notice_presence_away multicast to psyc://b.test/"],
                       "psycgate-A: alice's away presence to PSYC")
-            wait_line(gb, ["<presence/> from " + BOB, "-> _notice_presence_here_busy to " + UA],
+            wait_line(gb, ["presence of " + BOB, "-> one _notice_presence_here_busy multicast to psyc://a.test/"],
                       "psycgate-B: bob's dnd presence to PSYC")
+
+            # 2b. presence offload (issue 7): with two subscribers on b.test,
+            #     Prosody a.test sends two copies of alice's broadcast;
+            #     psycgate-A sends ONE multicast, psycgate-B fans out two.
+            carol = RosterClient("carol@" + B, "carolpw", IP, pb.c2s_port)
+            carol.connect(20)
+            clients.append(carol)
+            carol.subscribe(ALICE)
+            alice.wait_presence(lambda p: p["type"] == "subscribe" and bare(p["from"]) == "carol@" + B,
+                                "subscribe from carol@b.test", 30)
+            alice.approve("carol@" + B)
+            carol.wait_presence(lambda p: p["type"] == "subscribed" and bare(p["from"]) == ALICE,
+                                "subscribed from alice", 30)
+            alice.presence(show="chat", status="back from lunch")
+            for who in (bob, carol):
+                who.wait_presence(lambda p: bare(p["from"]) == ALICE and p["show"] == "chat"
+                                  and p["status"] == "back from lunch", "alice chat 'back from lunch'", 30)
+            la = wait_line(ga, ["presence of " + ALICE, "-> one _notice_presence_here_talkative multicast to "
+                                "psyc://b.test/ for 2 subscribers"], "psycgate-A: one multicast for 2", 10)
+            lb = wait_line(gb, ["_notice_presence_here_talkative multicast of " + ALICE, "-> 2 stanzas"],
+                           "psycgate-B: fan-out to 2", 10)
+            print("ok - alice's presence to bob and carol crossed as ONE packet: %s | %s"
+                  % (la.split(" bridge - ")[-1], lb.split(" bridge ")[-1]))
 
             # 3. chat both ways, /me
             alice.send(BOB, "hello bob, from a.test")
@@ -204,18 +232,18 @@ def main():
             def probe():
                 # bob logs in again: Prosody b.test probes alice (a PSYC
                 # _request_status_person), Prosody a.test answers with her
-                # current presence (away, 'out for lunch')
+                # current presence (chat, 'back from lunch')
                 bob.disconnect()
                 bob2 = RosterClient(BOB + "/again", "bobpw", IP, pb.c2s_port)
                 clients.append(bob2)
                 bob2.connect(20)
-                r = bob2.wait_presence(lambda p: bare(p["from"]) == ALICE and p["show"] == "away"
-                                       and p["status"] == "out for lunch", "alice's presence after a probe", 20)
+                r = bob2.wait_presence(lambda p: bare(p["from"]) == ALICE and p["show"] == "chat"
+                                       and p["status"] == "back from lunch", "alice's presence after a probe", 20)
                 wait_line(gb, ["<presence/> from " + BOB, "-> _request_status_person to " + UA],
                           "psycgate-B: bob's probe to PSYC", 5)
                 wait_line(ga, ["_request_status_person from %s to %s -> <presence/>" % (UB, UA)],
                           "psycgate-A: bob's probe to XMPP", 5)
-                return "bob's new session sees alice away (%s)" % r["from"]
+                return "bob's new session sees alice chatty (%s)" % r["from"]
             soft(problems, "presence probe b.test -> alice", probe)
 
             bob = clients[-1]
@@ -230,7 +258,7 @@ def main():
             r = bob.wait_presence(lambda p: p["from"] == ALICE + "/two" and p["type"] == "unavailable",
                                   "unavailable from alice@a.test/two (after its logout)", 20, since=n)
             print("ok - bob sees alice's second session come and go (%s unavailable)" % r["from"])
-            wait_line(ga, ["<presence/> from %s/two" % ALICE, "-> _notice_presence_absent to " + UB],
+            wait_line(ga, ["presence of %s/two" % ALICE, "-> one _notice_presence_absent multicast to psyc://b.test/"],
                       "psycgate-A: alice's unavailable to PSYC", 5)
 
             # 7. ending the subscriptions: alice cancels bob's subscription

@@ -219,6 +219,14 @@ static void test_subscriptions(void **state)
     assert_int_equal(store_sub_each(s, alice, STORE_SUB_FROM, on_sub, &ss), STORE_OK);
     assert_int_equal(ss.n, 1);
     assert_string_equal(ss.remote[0], "psyc://c.example/~carol");
+    /* Who sees carol: by the remote side. */
+    store_sub_set(s, "psyc://example.org/~dave", "psyc://c.example/~carol", STORE_SUB_TO);
+    subs by_remote = {0};
+    assert_int_equal(store_sub_each_remote(s, "psyc://c.example/~carol", STORE_SUB_TO, on_sub, &by_remote),
+                     STORE_OK);
+    assert_int_equal(by_remote.n, 2);
+    assert_string_equal(by_remote.remote[0], "psyc://example.org/~alice");
+    assert_string_equal(by_remote.remote[1], "psyc://example.org/~dave");
     store_sub_set(s, alice, "psyc://c.example/~carol", 0);
     store_commit(s);
     assert_int_equal(store_sub_get(s, alice, "psyc://c.example/~carol"), 0);
