@@ -11,6 +11,7 @@
 #include "gateway/psyc_out.h"
 #include "gateway/s2s_face.h"
 #include "gateway/store.h"
+#include "gateway/strlist.h"
 #include "routing/routing.h"
 #include "routing/subs.h"
 #include "routing/translate.h"
@@ -446,32 +447,11 @@ static int bridge_as_multicast(const psyc_packet *in, psyc_packet *out)
     return rc;
 }
 
-typedef struct bridge_subs {
-    char **jid;
-    size_t n, cap;
-} bridge_subs;
-
+/* store_sub_each* callback: collects the JIDs. */
 static void bridge_collect(void *ud, const char *jid, unsigned state)
 {
-    bridge_subs *l = ud;
     (void)state;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        char **n = realloc(l->jid, cap * sizeof *n);
-        if (!n)
-            return;
-        l->jid = n;
-        l->cap = cap;
-    }
-    if ((l->jid[l->n] = strdup(jid)) != NULL)
-        l->n++;
-}
-
-static void bridge_subs_free(bridge_subs *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->jid[i]);
-    free(l->jid);
+    strlist_push(ud, jid); /* out of memory: that one is not reached */
 }
 
 static int bridge_same_bare(const char *a, const char *b)
@@ -527,7 +507,7 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
         return;
     }
     /* Who of the other side may see this sender's presence, by host. */
-    bridge_subs subs = {0};
+    strlist subs = STRLIST_INIT;
     char bare[1024];
     snprintf(bare, sizeof bare, "%.*s", (int)strcspn(from, "/"), from);
     if (changed && b->g->store)
@@ -551,11 +531,11 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
         }
         for (size_t s2 = 0; s2 < subs.n; s2++) {
             char h3[300];
-            if (!bridge_host_of(b, subs.jid[s2], h3, sizeof h3) || strcmp(h3, host) != 0)
+            if (!bridge_host_of(b, subs.v[s2], h3, sizeof h3) || strcmp(h3, host) != 0)
                 continue;
             subscribers++;
             for (size_t k = i; k < n; k++)
-                if (done[k] == 2 && bridge_same_bare(rcpt[k], subs.jid[s2])) {
+                if (done[k] == 2 && bridge_same_bare(rcpt[k], subs.v[s2])) {
                     covered++;
                     break;
                 }
@@ -590,7 +570,7 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
                 done[k] = 1;
     }
     free(done);
-    bridge_subs_free(&subs);
+    strlist_free(&subs);
     xml_node_free(tmpl);
 }
 
@@ -662,14 +642,14 @@ static int bridge_fan_out(bridge *b, const psyc_packet *p, const char *peer)
     xml_node_free(probe);
     if (!face)
         return 0;
-    bridge_subs locals = {0};
+    strlist locals = STRLIST_INIT;
     store_sub_each_remote(b->g->store, remote, STORE_SUB_TO, bridge_collect, &locals);
     size_t sent = 0;
     for (size_t i = 0; i < locals.n; i++) {
         psyc_buf lu;
         psyc_buf_init(&lu);
         xml_node *st = NULL;
-        if (addr_jid_to_uniform(&b->map, locals.jid[i], &lu, NULL) == ADDR_OK && psyc_buf_putc(&lu, '\0') == 0 &&
+        if (addr_jid_to_uniform(&b->map, locals.v[i], &lu, NULL) == ADDR_OK && psyc_buf_putc(&lu, '\0') == 0 &&
             translate_to_xmpp_for(&b->map, p, lu.data, &st) == TRANSLATE_OK) {
             sent++;
             bridge_send_xmpp(b, st);
@@ -680,7 +660,7 @@ static int bridge_fan_out(bridge *b, const psyc_packet *p, const char *peer)
     b->stats.presence_fanout += sent;
     log_info(COMP, peer, "%.*s multicast of %s -> %zu stanzas to our subscribers", (int)p->method.len,
              p->method.ptr, remote, sent);
-    bridge_subs_free(&locals);
+    strlist_free(&locals);
     return 1;
 }
 

@@ -14,6 +14,7 @@
 #include "gateway/log.h"
 #include "gateway/psyc_circuit.h"
 #include "gateway/store.h"
+#include "gateway/strlist.h"
 #include "routing/routing.h"
 
 #define COMP "psyc"
@@ -592,27 +593,11 @@ static int out_send_to_peer(psyc_peer *p, const psyc_packet *pkt)
 /* ------------------------------------------------------------------ */
 /* Resuming what the store kept                                       */
 
-typedef struct out_dests {
-    char **v;
-    size_t n, cap;
-} out_dests;
-
 static void out_collect_dest(void *ud, const char *dest, int64_t depth)
 {
-    out_dests *d = ud;
     (void)depth;
-    if (strncmp(dest, "psyc:", 5) != 0)
-        return;
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? 2 * d->cap : 16;
-        char **nv = realloc(d->v, cap * sizeof *nv);
-        if (!nv)
-            return;
-        d->v = nv;
-        d->cap = cap;
-    }
-    if ((d->v[d->n] = strdup(dest)) != NULL)
-        d->n++;
+    if (strncmp(dest, "psyc:", 5) == 0)
+        strlist_push(ud, dest); /* out of memory: resumed at the next start */
 }
 
 /* One stored packet back into its queue, with the time it already waited. */
@@ -650,7 +635,7 @@ size_t psyc_out_resume(psyc_out *o)
 {
     if (!o->store)
         return 0;
-    out_dests d = {0};
+    strlist d = STRLIST_INIT;
     store_queue_destinations(o->store, out_collect_dest, &d);
     size_t total = 0;
     int64_t wall_now = out_wall_ms();
@@ -671,9 +656,8 @@ size_t psyc_out_resume(psyc_out *o)
         if (n)
             log_info(COMP, d.v[i] + 5, "resuming %zu packets kept in the store", n);
         total += n;
-        free(d.v[i]);
     }
-    free(d.v);
+    strlist_free(&d);
     /* Start every peer that has something to send. */
     for (psyc_peer *p = o->peers; p; p = p->next)
         if (p->head && p->state == PSYC_PEER_IDLE)
