@@ -421,7 +421,6 @@ static xml_node *bridge_parse_one(const void *data, size_t len)
  * (PSYC.md §9: _context and _source_relay the person, no _target). */
 static int bridge_as_multicast(const psyc_packet *in, psyc_packet *out)
 {
-    psyc_packet_init(out);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < in->n_routing; i++) {
         const psyc_modifier *m = &in->routing[i];
@@ -512,26 +511,39 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
     snprintf(bare, sizeof bare, "%.*s", (int)strcspn(from, "/"), from);
     if (changed && b->g->store)
         store_sub_each(b->g->store, bare, STORE_SUB_FROM, bridge_collect, &subs);
+    /* Each address's PSYC host once ("" when it has none). */
+    typedef char bridge_host[300];
+    bridge_host *rh = calloc(n, sizeof *rh), *sh = calloc(subs.n ? subs.n : 1, sizeof *sh);
     int *done = calloc(n, sizeof *done);
-    for (size_t i = 0; done && i < n; i++) {
-        char host[300];
-        if (done[i] || !bridge_host_of(b, rcpt[i], host, sizeof host)) {
-            if (!done[i])
-                bridge_presence_unicast(b, tmpl, rcpt[i]);
+    if (!rh || !sh || !done) {
+        /* Out of memory: every copy goes one to one rather than not at all. */
+        for (size_t i = 0; i < n; i++)
+            bridge_presence_unicast(b, tmpl, rcpt[i]);
+        n = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!bridge_host_of(b, rcpt[i], rh[i], sizeof rh[i]))
+            rh[i][0] = '\0';
+    for (size_t k = 0; rh && sh && done && k < subs.n; k++)
+        if (!bridge_host_of(b, subs.v[k], sh[k], sizeof sh[k]))
+            sh[k][0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        if (!rh[i][0]) {
+            bridge_presence_unicast(b, tmpl, rcpt[i]);
             continue;
         }
+        const char *host = rh[i];
         /* This host's recipients in the burst, and its subscribers. */
         size_t in_burst = 0, subscribers = 0, covered = 0;
-        for (size_t k = i; k < n; k++) {
-            char h2[300];
-            if (!done[k] && bridge_host_of(b, rcpt[k], h2, sizeof h2) && strcmp(h2, host) == 0) {
+        for (size_t k = i; k < n; k++)
+            if (!done[k] && strcmp(rh[k], host) == 0) {
                 done[k] = 2; /* in this group */
                 in_burst++;
             }
-        }
         for (size_t s2 = 0; s2 < subs.n; s2++) {
-            char h3[300];
-            if (!bridge_host_of(b, subs.v[s2], h3, sizeof h3) || strcmp(h3, host) != 0)
+            if (strcmp(sh[s2], host) != 0)
                 continue;
             subscribers++;
             for (size_t k = i; k < n; k++)
@@ -544,10 +556,12 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
          * the other side fans out. Anything less (a directed presence, a
          * recipient we hold no subscription for) goes one to one. */
         int multicast = changed && subscribers > 0 && covered == subscribers && in_burst == subscribers;
+        int sent = 0;
         if (multicast) {
             xml_node *st = xml_node_copy(tmpl);
             psyc_packet p, mc;
             psyc_packet_init(&p);
+            psyc_packet_init(&mc);
             if (st && xml_attr_set(st, "to", rcpt[i]) == 0 &&
                 translate_from_xmpp(&b->map, st, &p, NULL) == TRANSLATE_OK && bridge_as_multicast(&p, &mc) == 0) {
                 b->stats.presence_multicasts++;
@@ -556,19 +570,21 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
                 log_info(COMP, NULL, "presence of %s -> one %.*s multicast to %s for %zu subscribers", from,
                          (int)mc.method.len, mc.method.ptr, host, in_burst);
                 psyc_out_send_via(b->g->psyc_out, psyc_str_c(host), &mc);
-                psyc_packet_free(&mc);
+                sent = 1;
             }
+            psyc_packet_free(&mc);
             psyc_packet_free(&p);
             xml_node_free(st);
-        } else {
-            for (size_t k = i; k < n; k++)
-                if (done[k] == 2)
-                    bridge_presence_unicast(b, tmpl, rcpt[k]);
         }
-        for (size_t k = i; k < n; k++)
+        for (size_t k = i; k < n; k++) {
+            if (done[k] == 2 && !sent)
+                bridge_presence_unicast(b, tmpl, rcpt[k]);
             if (done[k] == 2)
                 done[k] = 1;
+        }
     }
+    free(rh);
+    free(sh);
     free(done);
     strlist_free(&subs);
     xml_node_free(tmpl);
