@@ -417,35 +417,6 @@ static xml_node *bridge_parse_one(const void *data, size_t len)
     return out;
 }
 
-/* A copy of a one-to-one presence packet as psyced multicasts presence
- * (PSYC.md §9: _context and _source_relay the person, no _target). */
-static int bridge_as_multicast(const psyc_packet *in, psyc_packet *out)
-{
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < in->n_routing; i++) {
-        const psyc_modifier *m = &in->routing[i];
-        if (psyc_str_eq_c(m->name, "_target"))
-            continue;
-        if (psyc_str_eq_c(m->name, "_source")) {
-            rc = psyc_packet_add_routing(out, ':', PSYC_STR_LIT("_context"), m->value);
-            if (rc == 0)
-                rc = psyc_packet_add_routing(out, ':', PSYC_STR_LIT("_source_relay"), m->value);
-            continue;
-        }
-        rc = psyc_packet_add_routing(out, m->oper, m->name, m->value);
-    }
-    for (size_t i = 0; rc == 0 && i < in->n_entity; i++) {
-        const psyc_modifier *m = &in->entity[i];
-        if (!psyc_str_eq_c(m->name, "_resource_target"))
-            rc = psyc_packet_add_entity(out, m->oper, m->name, m->value);
-    }
-    if (rc == 0 && in->method.ptr)
-        rc = psyc_packet_set_method(out, in->method);
-    if (rc == 0 && in->data.ptr)
-        rc = psyc_packet_set_data(out, in->data);
-    return rc;
-}
-
 /* store_sub_each* callback: collects the JIDs. */
 static void bridge_collect(void *ud, const char *jid, unsigned state)
 {
@@ -563,7 +534,7 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
             psyc_packet_init(&p);
             psyc_packet_init(&mc);
             if (st && xml_attr_set(st, "to", rcpt[i]) == 0 &&
-                translate_from_xmpp(&b->map, st, &p, NULL) == TRANSLATE_OK && bridge_as_multicast(&p, &mc) == 0) {
+                translate_from_xmpp(&b->map, st, &p, NULL) == TRANSLATE_OK && translate_as_multicast(&p, &mc) == 0) {
                 b->stats.presence_multicasts++;
                 b->stats.presence_copies_saved += in_burst - 1;
                 b->stats.to_psyc++;

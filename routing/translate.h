@@ -85,6 +85,12 @@ int translate_to_xmpp(const addr_map *m, const psyc_packet *p, xml_node **out);
  * fans it out to (a packet's own _target wins). */
 int translate_to_xmpp_for(const addr_map *m, const psyc_packet *p, const char *target, xml_node **out);
 
+/* A one-to-one presence packet made into the context multicast psyced
+ * sends (PSYC.md §9): _source becomes _context and _source_relay, _target
+ * and _resource_target go; the rest is copied. `out` must be initialised
+ * (and is freed by the caller also on failure). 0 or a negative psyc_err. */
+int translate_as_multicast(const psyc_packet *in, psyc_packet *out);
+
 /* Stanza error condition <-> PSYC method (see the table in translate_err.c).
  * translate_error_method: "_failure_unavailable_service" for
  * "service-unavailable", a _error_/_failure_ method made from the name for

@@ -409,3 +409,30 @@ int translate_to_xmpp_for(const addr_map *m, const psyc_packet *p, const char *t
     *out = el;
     return TRANSLATE_OK;
 }
+
+int translate_as_multicast(const psyc_packet *in, psyc_packet *out)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < in->n_routing; i++) {
+        const psyc_modifier *m = &in->routing[i];
+        if (psyc_str_eq_c(m->name, "_target"))
+            continue;
+        if (psyc_str_eq_c(m->name, "_source")) {
+            rc = psyc_packet_add_routing(out, ':', PSYC_STR_LIT("_context"), m->value);
+            if (rc == 0)
+                rc = psyc_packet_add_routing(out, ':', PSYC_STR_LIT("_source_relay"), m->value);
+            continue;
+        }
+        rc = psyc_packet_add_routing(out, m->oper, m->name, m->value);
+    }
+    for (size_t i = 0; rc == 0 && i < in->n_entity; i++) {
+        const psyc_modifier *m = &in->entity[i];
+        if (!psyc_str_eq_c(m->name, "_resource_target"))
+            rc = psyc_packet_add_entity(out, m->oper, m->name, m->value);
+    }
+    if (rc == 0 && in->method.ptr)
+        rc = psyc_packet_set_method(out, in->method);
+    if (rc == 0 && in->data.ptr)
+        rc = psyc_packet_set_data(out, in->data);
+    return rc;
+}

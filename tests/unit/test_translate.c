@@ -308,6 +308,30 @@ static void test_receipts(void **state)
     psyc_packet_free(&p);
 }
 
+/* A presence made into a context multicast and fanned out to one
+ * subscriber comes out as the original stanza to that subscriber. */
+static void test_multicast(void **state)
+{
+    (void)state;
+    psyc_packet p, mc;
+    to_packet(&natural,
+              "<presence from='alice@a.example/home' to='bob@b.example'><show>away</show></presence>", &p);
+    psyc_packet_init(&mc);
+    assert_int_equal(translate_as_multicast(&p, &mc), 0);
+    expect_var(&mc, "_context", "psyc://a.example/~alice");
+    expect_var(&mc, "_source_relay", "psyc://a.example/~alice");
+    expect_no_var(&mc, "_target");
+    expect_no_var(&mc, "_source");
+    expect_method(&mc, "_notice_presence_away");
+    xml_node *st = NULL;
+    assert_int_equal(translate_to_xmpp_for(&natural, &mc, "psyc://b.example/~carol", &st), TRANSLATE_OK);
+    assert_string_equal(text_of(st), "<presence from='alice@a.example/home' to='carol@b.example'>"
+                                     "<show>away</show></presence>");
+    xml_node_free(st);
+    psyc_packet_free(&mc);
+    psyc_packet_free(&p);
+}
+
 static void test_iq(void **state)
 {
     (void)state;
@@ -559,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_messages),   cmocka_unit_test(test_presence),
         cmocka_unit_test(test_round_trips), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_iq),         cmocka_unit_test(test_receipts),
+        cmocka_unit_test(test_multicast),
         cmocka_unit_test(test_from_psyced), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_psyced_captures),
     };
