@@ -352,6 +352,8 @@ static void circuit_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
 
+    if (c->bytes_in == 0 && nread > 0)
+        c->first_byte = (unsigned char)buf->base[0];
     c->bytes_in += (uint64_t)nread;
     if (c->phase == PSYC_CIRCUIT_LINGER)
         return; /* draining: the verdict is given, input no longer counts */

@@ -59,6 +59,7 @@ struct psyc_circuit {
 
     uint64_t opened_ms;
     uint64_t bytes_in, bytes_out;
+    int first_byte;   /* the peer's first byte (before TLS); meaningful once bytes_in > 0 */
     uint64_t packets_out;
 
     /* Outgoing circuits (gateway/psyc_out.c). */

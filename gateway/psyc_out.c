@@ -144,6 +144,7 @@ static psyc_peer *out_peer_new(psyc_out *o, const char *host, int port)
         snprintf(p->name, sizeof p->name, "%s:%d", host, port);
     else
         snprintf(p->name, sizeof p->name, "%s", host);
+    p->syntax = o->syntax;
     p->backoff_ms = PSYC_OUT_BACKOFF_MIN_MS;
     if (uv_timer_init(o->g->loop, &p->retry) < 0) {
         free(p);
@@ -417,9 +418,9 @@ static void out_try_next(psyc_peer *p)
         const dns_candidate *cand = &p->cands[p->next_cand++];
         p->attempts++;
         log_info(COMP, p->name, "connecting to %s:%u (%s, %s, attempt %llu)", cand->addr.ip, cand->port,
-                 cand->host, psyc_link_syntax_name(p->out->syntax), (unsigned long long)p->attempts);
+                 cand->host, psyc_link_syntax_name(p->syntax), (unsigned long long)p->attempts);
         psyc_circuit *c = psyc_circuit_connect(p->out->g, (const struct sockaddr *)&cand->addr.sa, p->host,
-                                               p->out->syntax, p);
+                                               p->syntax, p);
         if (c) {
             p->state = PSYC_PEER_CONNECTING;
             p->circuit = c;
@@ -703,6 +704,19 @@ void psyc_out_circuit_gone(psyc_out *o, psyc_circuit *c, const char *reason)
     p->circuit = NULL;
     if (o->stopping)
         return;
+    if (p->state == PSYC_PEER_CONNECTING && c->active && c->syntax == PSYC_SYNTAX_10 && c->bytes_in > 0 &&
+        c->first_byte != '|' && p->syntax == PSYC_SYNTAX_10 && p->next_cand > 0) {
+        /* The peer answered in another syntax and closed: psyced 0.99
+         * croaks _error_syntax_initialization (a 0.9 packet, first byte
+         * LF) at our `|` (PSYC.md §9). Speak 0.9 to this host from now on,
+         * starting with the same candidate. A 1.0 peer that vanishes
+         * mid-greeting (first byte `|`) is just retried. */
+        log_warn(COMP, c->peer.text, "%s refused PSYC 1.0 (%s); falling back to 0.9 for it", p->name, reason);
+        p->syntax = PSYC_SYNTAX_09;
+        p->next_cand--;
+        out_try_next(p);
+        return;
+    }
     if (p->state == PSYC_PEER_CONNECTING && c->active) {
         /* Not ready yet: the next candidate (RFC 2782 order), then backoff. */
         snprintf(p->last_error, sizeof p->last_error, "%s", reason);

@@ -61,6 +61,8 @@ struct psyc_peer {
     int port;                 /* 0: SRV / default 4404 */
     char name[272];           /* host[:port], for the log */
     psyc_peer_state state;
+    psyc_syntax syntax;       /* what we speak to it: [psyc] syntax, or 0.9 after a
+                                 peer refused 1.0 (deployed psyceds speak 0.9 only) */
 
     psyc_out_item *head, *tail;
     size_t n_queued;
