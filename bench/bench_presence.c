@@ -45,14 +45,8 @@ static void keep_one(void *ud, xml_node *n)
 
 static xml_node *parse(const char *text, size_t len)
 {
-    static const char open[] = "<stream:stream xmlns='jabber:component:accept' "
-                               "xmlns:stream='http://etherx.jabber.org/streams'>";
     xml_node *out = NULL;
-    xml_stream_handler h = {.stanza = keep_one};
-    xml_stream *s = xml_stream_new(NULL, &h, &out);
-    xml_stream_feed(s, open, sizeof open - 1, NULL);
-    xml_stream_feed(s, text, len, NULL);
-    xml_stream_free(s);
+    xml_parse_fragment(text, len, keep_one, &out);
     return out;
 }
 

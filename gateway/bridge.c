@@ -403,17 +403,11 @@ static void bridge_keep_first(void *ud, xml_node *n)
         xml_node_free(n);
 }
 
-/* One stanza back from its standalone serialization (it carries its xmlns). */
+/* One stanza back from its standalone serialization. */
 static xml_node *bridge_parse_one(const void *data, size_t len)
 {
-    static const char open[] = "<stream:stream xmlns='jabber:server' "
-                               "xmlns:stream='http://etherx.jabber.org/streams'>";
     xml_node *out = NULL;
-    xml_stream_handler h = {.stanza = bridge_keep_first};
-    xml_stream *s = xml_stream_new(NULL, &h, &out);
-    if (s && xml_stream_feed(s, open, sizeof open - 1, NULL) == XML_STREAM_OK)
-        xml_stream_feed(s, data, len, NULL);
-    xml_stream_free(s);
+    xml_parse_fragment(data, len, bridge_keep_first, &out);
     return out;
 }
 

@@ -121,23 +121,16 @@ static int tr_out_payload(const psyc_packet *p, xml_node *el)
     psyc_str xml;
     if (!tr_get(p, "_jabber_XML", &xml) || xml.len == 0)
         return TRANSLATE_OK;
-    static const char open[] = "<stream:stream xmlns='jabber:server' "
-                               "xmlns:stream='http://etherx.jabber.org/streams'>";
     tr_payload t = {el, 0};
-    xml_stream_handler h = {.stanza = tr_payload_stanza};
-    xml_stream *s = xml_stream_new(NULL, &h, &t);
-    if (!s)
-        return TRANSLATE_ERR_NOMEM;
     xml_node *mark = el->last_child;
-    if (xml_stream_feed(s, open, sizeof open - 1, NULL) != XML_STREAM_OK ||
-        xml_stream_feed(s, xml.ptr, xml.len, NULL) != XML_STREAM_OK) {
+    int rc = xml_parse_fragment(xml.ptr, xml.len, tr_payload_stanza, &t);
+    if (rc == -2)
+        return TRANSLATE_ERR_NOMEM;
+    if (rc != 0) {
         /* Take back what a broken payload had added. */
-        while (el->last_child != mark) {
-            xml_node *c = el->last_child;
-            xml_node_unlink(c);
-        }
+        while (el->last_child != mark)
+            xml_node_unlink(el->last_child);
     }
-    xml_stream_free(s);
     return t.oom ? TRANSLATE_ERR_NOMEM : TRANSLATE_OK;
 }
 

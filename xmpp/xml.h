@@ -287,6 +287,13 @@ int xml_nsmap_add(xml_nsmap *m, const char *prefix, const char *uri);
  */
 int xml_serialize(psyc_buf *out, const xml_node *n, const xml_nsmap *map);
 
+/* Parses elements written standalone (xml_serialize with map NULL, e.g. a
+ * payload carried in a PSYC variable) and hands each complete top-level
+ * element to `each`, which owns it. 0, -1 when the bytes are not
+ * well-formed (elements handed over before that stay with the callee), or
+ * -2 when memory for the parser ran out. The same hardening and limits as a stream. */
+int xml_parse_fragment(const void *data, size_t len, void (*each)(void *ud, xml_node *el), void *ud);
+
 typedef struct xml_stream_attrs {
     const char *from, *to, *id, *version, *lang; /* each written when not NULL */
 } xml_stream_attrs;

@@ -197,3 +197,19 @@ def assert_no_s2s(dns, *prosodys):
         lines = [x for x in p.log_text().splitlines() if re.search(r"\bs2s(in|out)[0-9a-f]+\b", x)]
         real = [x for x in lines if " s2sout" in " " + x.split("\t")[0] or not _PROBE.search(x)]
         check(not real, "%s had s2s sessions: %r" % (p.name, real[:5]))
+
+
+def iq_get(client, to, ns, timeout=15, tag="query"):
+    """An iq get with an empty <TAG xmlns=NS/> from a slixmpp Client:
+    ("result", stanza) or ("error:CONDITION", stanza), "error:timeout"
+    (stanza None) when nothing came."""
+    async def go():
+        import xml.etree.ElementTree as ET
+        iq = client.c.make_iq_get(ito=to)
+        iq.append(ET.Element("{%s}%s" % (ns, tag)))
+        try:
+            return "result", await iq.send(timeout=timeout)
+        except Exception as e:  # slixmpp IqError / IqTimeout
+            stanza = getattr(e, "iq", None)
+            return "error:" + (str(stanza["error"]["condition"]) if stanza is not None else "timeout"), stanza
+    return run(go(), timeout + 5)

@@ -35,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bridgetest import (IP, Fail, FakeDNS, Prosody, Psycgate, RosterClient, check,  # noqa: E402
-                        close_loop, deadline, free_ports, psycgate_config, run, wait_line)
+                        close_loop, deadline, free_ports, iq_get, psycgate_config, run, wait_line)
 
 A, B = "a.test", "b.test"
 SECRET = "faults-secret"
@@ -47,21 +47,6 @@ def send_with_id(client, to, body, mid):
     m["id"] = mid
     m.send()
     run(asyncio.sleep(0.2), 5)  # let slixmpp's loop write it
-
-
-def iq_get(client, to, ns, timeout=15):
-    """An iq get with an empty <query xmlns=ns/>: ("result", stanza) or
-    ("error:CONDITION", stanza)."""
-    async def go():
-        iq = client.c.make_iq_get(queryxmlns=ns, ito=to)
-        try:
-            r = await iq.send(timeout=timeout)
-            return "result", r
-        except Exception as e:  # slixmpp IqError / IqTimeout
-            stanza = getattr(e, "iq", None)
-            cond = str(stanza["error"]["condition"]) if stanza is not None else "timeout"
-            return "error:" + cond, stanza
-    return run(go(), timeout + 5)
 
 
 def main():

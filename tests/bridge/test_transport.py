@@ -28,7 +28,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bridgetest import (IP, Fail, FakeDNS, Prosody, Psycgate, RosterClient, bare, check,  # noqa: E402
-                        close_loop, deadline, free_ports, psycgate_config, run, wait_line)
+                        close_loop, deadline, free_ports, iq_get, psycgate_config, run, wait_line)
 
 X, B = "xmpp.test", "b.test"
 T, G1 = "psyc.xmpp.test", "gw1.test"
@@ -36,19 +36,6 @@ SECRET = "transport-secret"
 ALICE, BOB = "alice@" + X, "bob@" + B
 BOB_AT_T = "bob%b.test@" + T                 # bob as alice sees him
 ALICE_AT_G1 = "alice\\40xmpp.test@" + G1     # alice as bob sees her
-
-
-def iq_get(client, to, ns, timeout=15, tag="query"):
-    async def go():
-        iq = client.c.make_iq_get(ito=to)
-        import xml.etree.ElementTree as ET
-        iq.append(ET.Element("{%s}%s" % (ns, tag)))
-        try:
-            return "result", await iq.send(timeout=timeout)
-        except Exception as e:  # slixmpp IqError / IqTimeout
-            stanza = getattr(e, "iq", None)
-            return "error:" + (str(stanza["error"]["condition"]) if stanza is not None else "timeout"), stanza
-    return run(go(), timeout + 5)
 
 
 def set_vcard(client, fn, timeout=15):
