@@ -28,6 +28,12 @@ static const char *attr_or(const xml_node *n, const char *name)
     return v ? v : "-";
 }
 
+/* The bare part of a JID (up to its '/') into out; "" for NULL. */
+static void bridge_bare(const char *jid, char *out, size_t size)
+{
+    snprintf(out, size, "%.*s", jid ? (int)strcspn(jid, "/") : 0, jid ? jid : "");
+}
+
 /* The domain part of a JID: after the first '@' (if any), up to '/'. */
 static void jid_domain_of(const char *jid, char *out, size_t size)
 {
@@ -53,8 +59,8 @@ static void bridge_note_subscription(bridge *b, const xml_node *st, int outbound
         return;
     char local[1024], remote[1024];
     const char *l = xml_attr_get(st, outbound ? "from" : "to"), *r = xml_attr_get(st, outbound ? "to" : "from");
-    snprintf(local, sizeof local, "%.*s", l ? (int)strcspn(l, "/") : 0, l ? l : "");
-    snprintf(remote, sizeof remote, "%.*s", r ? (int)strcspn(r, "/") : 0, r ? r : "");
+    bridge_bare(l, local, sizeof local);
+    bridge_bare(r, remote, sizeof remote);
     int old = store_sub_get(b->g->store, local, remote);
     if (old < 0)
         return;
@@ -473,7 +479,7 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
     /* Who of the other side may see this sender's presence, by host. */
     strlist subs = STRLIST_INIT;
     char bare[1024];
-    snprintf(bare, sizeof bare, "%.*s", (int)strcspn(from, "/"), from);
+    bridge_bare(from, bare, sizeof bare);
     if (changed && b->g->store)
         store_sub_each(b->g->store, bare, STORE_SUB_FROM, bridge_collect, &subs);
     /* Each address's PSYC host once ("" when it has none). */
@@ -618,7 +624,7 @@ static int bridge_fan_out(bridge *b, const psyc_packet *p, const char *peer)
         return 0;
     char remote[1024];
     const char *f = attr_or(probe, "from");
-    snprintf(remote, sizeof remote, "%.*s", (int)strcspn(f, "/"), f);
+    bridge_bare(f, remote, sizeof remote);
     int face = bridge_has_face(b, f);
     xml_node_free(probe);
     if (!face)
