@@ -28,6 +28,11 @@ enum {
     ST_SUBREMOTE,
     ST_CADD,
     ST_CGET,
+    ST_KVSET,
+    ST_KVDEL,
+    ST_KVGET,
+    ST_KVEACH,
+    ST_QREMOVE_UPTO,
     ST_COUNT_
 };
 
@@ -57,6 +62,12 @@ static const char *const store_sql[ST_COUNT_] = {
     [ST_CADD] = "INSERT INTO counter(name, value) VALUES(?1, ?2) "
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
     [ST_CGET] = "SELECT value FROM counter WHERE name = ?1",
+    [ST_KVSET] = "INSERT INTO kv(ns, key, value) VALUES(?1, ?2, ?3) "
+                 "ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value",
+    [ST_KVDEL] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+    [ST_KVGET] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
+    [ST_KVEACH] = "SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key",
+    [ST_QREMOVE_UPTO] = "DELETE FROM queue WHERE dest = ?1 AND id <= ?2",
 };
 
 /* The queue keeps insertion order with AUTOINCREMENT: ids are never
@@ -70,7 +81,9 @@ static const char store_schema[] =
     "CREATE TABLE IF NOT EXISTS subscription(local TEXT NOT NULL, remote TEXT NOT NULL,"
     " state INTEGER NOT NULL, PRIMARY KEY(local, remote)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS subscription_remote ON subscription(remote, local);"
-    "CREATE TABLE IF NOT EXISTS counter(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS counter(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS kv(ns TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,"
+    " PRIMARY KEY(ns, key)) WITHOUT ROWID;";
 
 typedef struct store_pending_cb {
     store_commit_cb cb;
@@ -472,4 +485,95 @@ int store_counter_get(store *s, const char *name, int64_t *value)
     int out = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : store_fail(s, "counter get");
     sqlite3_reset(st);
     return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Key-value records                                                  */
+
+int store_kv_set(store *s, const char *ns, const char *key, const void *value, size_t len)
+{
+    int rc = store_write_begin(s);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = store_stmt(s, ST_KVSET);
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 3, len ? value : "", len, SQLITE_STATIC);
+    return store_write(s, st, "kv set");
+}
+
+int store_kv_del(store *s, const char *ns, const char *key)
+{
+    int rc = store_write_begin(s);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = store_stmt(s, ST_KVDEL);
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    rc = store_write(s, st, "kv del");
+    if (rc == STORE_OK && sqlite3_changes(s->db) == 0)
+        return STORE_NOTFOUND;
+    return rc;
+}
+
+/* A copy of a blob column with a NUL after it, so text values can be used
+ * as C strings. */
+static void *store_col_blobdup(sqlite3_stmt *st, int col, size_t *len)
+{
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    const void *b = sqlite3_column_blob(st, col);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    if (n)
+        memcpy(out, b, n);
+    out[n] = '\0';
+    *len = n;
+    return out;
+}
+
+int store_kv_get(store *s, const char *ns, const char *key, void **value, size_t *len)
+{
+    *value = NULL;
+    *len = 0;
+    sqlite3_stmt *st = store_stmt(s, ST_KVGET);
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int out = STORE_OK;
+    if (rc == SQLITE_ROW) {
+        *value = store_col_blobdup(st, 0, len);
+        if (!*value)
+            out = STORE_NOMEM;
+    } else {
+        out = rc == SQLITE_DONE ? STORE_NOTFOUND : store_fail(s, "kv get");
+    }
+    sqlite3_reset(st);
+    return out;
+}
+
+int store_kv_each(store *s, const char *ns,
+                  void (*cb)(void *ud, const char *key, const void *value, size_t len), void *ud)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_KVEACH);
+    sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ud, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+           (size_t)sqlite3_column_bytes(st, 1));
+    int out = rc == SQLITE_DONE ? STORE_OK : store_fail(s, "kv each");
+    sqlite3_reset(st);
+    return out;
+}
+
+int store_queue_remove_upto(store *s, const char *dest, int64_t id)
+{
+    int rc = store_write_begin(s);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = store_stmt(s, ST_QREMOVE_UPTO);
+    sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    rc = store_write(s, st, "queue remove upto");
+    return rc == STORE_OK ? sqlite3_changes(s->db) : rc;
 }

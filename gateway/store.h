@@ -82,6 +82,9 @@ int store_queue_peek(store *s, const char *dest, int64_t after_id, store_item *i
                      size_t *n);
 /* Removes one item (delivered or given up). STORE_NOTFOUND if absent. */
 int store_queue_remove(store *s, int64_t id);
+/* Removes every item of dest's queue with an id <= id (acknowledged up to
+ * there). The number removed, or <0. */
+int store_queue_remove_upto(store *s, const char *dest, int64_t id);
 /* Counts one more delivery attempt for the item. */
 int store_queue_attempted(store *s, int64_t id);
 /* Items in dest's queue (dest NULL: in all queues). <0 on error. */
@@ -124,5 +127,21 @@ int store_sub_each_remote(store *s, const char *remote, unsigned mask,
 int store_counter_add(store *s, const char *name, int64_t delta);
 /* The value (0 when never set) in *value. */
 int store_counter_get(store *s, const char *name, int64_t *value);
+
+/* ------------------------------------------------------------------ */
+/* Key-value records: small durable state of one module, in a namespace
+ * of its own ("reg" for registrations, "place:@room" for a place...), so
+ * a module needs no schema change. Written in the turn's transaction like
+ * everything else. */
+
+int store_kv_set(store *s, const char *ns, const char *key, const void *value, size_t len);
+/* STORE_NOTFOUND when absent. */
+int store_kv_del(store *s, const char *ns, const char *key);
+/* *value is malloc'ed, with a NUL after its len bytes (so text values are
+ * C strings); STORE_NOTFOUND when absent. */
+int store_kv_get(store *s, const char *ns, const char *key, void **value, size_t *len);
+/* Every record of ns, ordered by key. */
+int store_kv_each(store *s, const char *ns,
+                  void (*cb)(void *ud, const char *key, const void *value, size_t len), void *ud);
 
 #endif /* GATEWAY_STORE_H */

@@ -233,6 +233,61 @@ static void test_subscriptions(void **state)
     store_close(s);
 }
 
+typedef struct kvs {
+    int n;
+    char keys[4][32];
+    char vals[4][32];
+} kvs;
+
+static void on_kv(void *ud, const char *key, const void *value, size_t len)
+{
+    kvs *k = ud;
+    if (k->n < 4) {
+        snprintf(k->keys[k->n], sizeof k->keys[0], "%s", key);
+        snprintf(k->vals[k->n], sizeof k->vals[0], "%.*s", (int)len, (const char *)value);
+    }
+    k->n++;
+}
+
+/* Key-value records survive a reopen, are per namespace, ordered by key;
+ * remove_upto acknowledges a queue prefix of one destination only. */
+static void test_kv_and_remove_upto(void **state)
+{
+    (void)state;
+    store *s = open_store();
+    assert_int_equal(store_kv_set(s, "reg", "bob@b.test", "bobby", 5), STORE_OK);
+    assert_int_equal(store_kv_set(s, "reg", "alice@a.test", "al", 2), STORE_OK);
+    assert_int_equal(store_kv_set(s, "other", "alice@a.test", "x", 1), STORE_OK);
+    assert_int_equal(store_kv_set(s, "reg", "alice@a.test", "alice", 5), STORE_OK);
+    int64_t ids[4];
+    for (int i = 0; i < 3; i++)
+        store_queue_push(s, "psyc:b.test", "o", 1, "m", 1, 1, &ids[i]);
+    store_queue_push(s, "psyc:c.test", "o", 1, "m", 1, 1, &ids[3]);
+    store_commit(s);
+    store_close(s);
+    s = open_store();
+    void *v = NULL;
+    size_t len = 0;
+    assert_int_equal(store_kv_get(s, "reg", "alice@a.test", &v, &len), STORE_OK);
+    assert_int_equal(len, 5);
+    assert_string_equal((char *)v, "alice");
+    free(v);
+    assert_int_equal(store_kv_get(s, "reg", "nobody", &v, &len), STORE_NOTFOUND);
+    assert_null(v);
+    kvs k = {0};
+    assert_int_equal(store_kv_each(s, "reg", on_kv, &k), STORE_OK);
+    assert_int_equal(k.n, 2);
+    assert_string_equal(k.keys[0], "alice@a.test");
+    assert_string_equal(k.vals[1], "bobby");
+    assert_int_equal(store_kv_del(s, "reg", "alice@a.test"), STORE_OK);
+    assert_int_equal(store_kv_del(s, "reg", "alice@a.test"), STORE_NOTFOUND);
+    assert_int_equal(store_queue_remove_upto(s, "psyc:b.test", ids[1]), 2);
+    store_commit(s);
+    assert_int_equal(store_queue_depth(s, "psyc:b.test"), 1);
+    assert_int_equal(store_queue_depth(s, "psyc:c.test"), 1);
+    store_close(s);
+}
+
 /* The child pushes messages, committing every 10 (one "loop turn") and
  * telling the parent through a pipe what is committed; the parent kills it
  * with SIGKILL mid-burst. */
@@ -329,6 +384,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_commit_callbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_mid_burst, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kv_and_remove_upto, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
