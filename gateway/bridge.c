@@ -1,5 +1,6 @@
 /* bridge.c: stanzas <-> packets between the faces (see bridge.h). */
 #include "gateway/bridge.h"
+#include "gateway/bridge_outbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,12 @@ int bridge_init(bridge *b, gw *g)
     }
     b->pc_timer.data = b;
     b->pc_timer_live = 1;
+    b->outbox = bridge_outbox_new(b);
+    if (!b->outbox) {
+        log_error(COMP, NULL, "cannot set up the component outbox");
+        return -1;
+    }
+    bridge_outbox_resume(b->outbox);
     log_info(COMP, NULL, "addresses: %s%s", b->transport[0] ? "transport mode under " : "natural mode",
              b->transport);
     return 0;
@@ -325,6 +332,7 @@ void bridge_stop(bridge *b)
         uv_close((uv_handle_t *)&b->pc_timer, NULL);
         b->pc_timer_live = 0;
     }
+    bridge_outbox_stop(b->outbox);
 }
 
 void bridge_cleanup(bridge *b)
@@ -341,6 +349,8 @@ void bridge_cleanup(bridge *b)
     b->n_expired = 0;
     replies_free(b->replies);
     b->replies = NULL;
+    bridge_outbox_free(b->outbox);
+    b->outbox = NULL;
 }
 
 int bridge_send_xmpp(bridge *b, xml_node *st)
@@ -350,7 +360,7 @@ int bridge_send_xmpp(bridge *b, xml_node *st)
     jid_domain_of(from ? from : "", domain, sizeof domain);
     component_link *l = bridge_component(b, domain);
     if (l)
-        return component_link_send(l, st);
+        return bridge_outbox_send(b->outbox, l, st);
     if (s2s_face_serves(b->g->s2s, domain))
         return s2s_face_send(b->g->s2s, st);
     log_warn(COMP, NULL, "<%s/> from %s to %s dropped: %s is neither a component domain nor an S2S domain "

@@ -62,6 +62,7 @@ typedef struct bridge {
     uv_timer_t timer;              /* the first pending deadline */
     int timer_live;
     pc_coalescer *pc;              /* presence copies -> one broadcast (issue 7) */
+    struct bridge_outbox *outbox;  /* stanzas waiting for a component link */
     uv_timer_t pc_timer;           /* closes presence bursts */
     int pc_timer_live;
     bridge_stats stats;

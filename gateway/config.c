@@ -58,6 +58,9 @@ static const cfg_key_def cfg_schema[] = {
     {"psyc", "syntax", CFG_T_CHOICE, "0.9", 0, 0, "0.9,1.0"},
     /* A waiting packet is bounced after this many seconds (issue 6). */
     {"psyc", "give_up", CFG_T_UINT, "600", 1, 7 * 86400, NULL},
+    /* Milliseconds a psycgate peer's acknowledgement may wait to cover
+     * more packets (psyc/link.h "Acknowledged delivery"); 0: every turn. */
+    {"psyc", "ack_delay", CFG_T_UINT, "0", 0, 60000, NULL},
     /* Peers (IPv4 or host names) that may send for any host (PSYC.md §5 rule 1). */
     {"psyc", "trusted", CFG_T_DOMAINS, "", 0, 0, NULL},
     /* [dns]: empty server = the system's resolver configuration. */
@@ -80,6 +83,9 @@ static const cfg_key_def cfg_schema[] = {
     {"component", "host", CFG_T_IP, "127.0.0.1", 0, 0, NULL},
     {"component", "port", CFG_T_UINT, "5347", 1, 65535, NULL},
     {"component", "secret", CFG_T_SECRET, "", 0, 0, NULL},
+    /* A stanza waiting for a component link is returned after this many
+     * seconds (gateway/bridge_outbox.h). */
+    {"component", "give_up", CFG_T_UINT, "600", 1, 7 * 86400, NULL},
     /* [s2s]: the XMPP server-to-server face (RFC 6120, XEP-0220). Empty
      * domain: [gateway] host. `listen = none`: no incoming streams. */
     {"s2s", "listen", CFG_T_ADDRS, "127.0.0.1:5269", 0, 0, NULL},

@@ -13,6 +13,7 @@
 #include "gateway/log.h"
 #include "gateway/psyc_circuit.h"
 #include "gateway/psyc_out.h"
+#include "gateway/psyc_ack.h"
 #include "gateway/s2s_face.h"
 #include "gateway/store.h"
 #include "routing/routing.h"
@@ -202,7 +203,8 @@ int gw_start(gw *g)
         return -1;
     /* PSYC packets for other hosts: found circuits or opened ones. */
     g->psyc_out = psyc_out_new(g);
-    if (!g->psyc_out) {
+    g->acks = psyc_ack_new(g);
+    if (!g->psyc_out || !g->acks) {
         log_error(COMP, NULL, "out of memory");
         return UV_ENOMEM;
     }
@@ -257,6 +259,11 @@ void gw_stop(gw *g, const char *why)
         uv_close((uv_handle_t *)&g->commit, NULL);
         g->commit_live = 0;
     }
+    /* What this turn took is committed and acknowledged while the
+     * circuits are still open, so peers do not write it again. */
+    if (g->store && store_dirty(g->store) && store_commit(g->store) < 0)
+        log_error(COMP, NULL, "store: commit failed: %s", store_error(g->store));
+    psyc_ack_stop(g->acks);
     /* Before the circuits: their closing must not start reconnects. */
     psyc_out_stop(g->psyc_out);
     /* psyc_circuit_close unlinks only in its close callback, so walking the
@@ -280,6 +287,8 @@ void gw_cleanup(gw *g)
     /* Circuits hold their own reference to the SSL_CTX; all are gone by now. */
     psyc_out_free(g->psyc_out);
     g->psyc_out = NULL;
+    psyc_ack_free(g->acks);
+    g->acks = NULL;
     store_close(g->store); /* commits what the last turn wrote */
     g->store = NULL;
     tls_ctx_free(g->tls);

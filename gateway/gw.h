@@ -46,6 +46,7 @@ typedef struct gw {
     uint64_t circuits_total;
 
     psyc_out *psyc_out;       /* outgoing PSYC circuits and queues (psyc_out.c) */
+    struct psyc_ack *acks;    /* counted packets taken once (psyc_ack.c) */
 
     component_link *components; /* one XEP-0114 link per [component] domain */
     size_t n_components;        /* initialised entries of components[] */

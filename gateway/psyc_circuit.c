@@ -1,5 +1,6 @@
 /* psyc_circuit.c: a PSYC circuit on a libuv TCP handle (see psyc_circuit.h). */
 #include "gateway/psyc_circuit.h"
+#include "gateway/psyc_ack.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ static void circuit_handle_closed(uv_handle_t *h)
     if (--c->handles_open > 0)
         return;
     gw_circuit_unlink(c->gw, c);
+    psyc_ack_circuit_gone(c->gw->acks, c);
     if (c->link_ready)
         psyc_link_free(&c->link);
     tls_conn_free(c->tls);
@@ -54,6 +56,7 @@ void psyc_circuit_close(psyc_circuit *c, log_level level, const char *reason)
     c->phase = PSYC_CIRCUIT_CLOSING;
     psyc_circuit_auth_cancel(c);
     psyc_out_circuit_gone(c->gw->psyc_out, c, c->reason);
+    psyc_ack_circuit_gone(c->gw->acks, c);
 
     uint64_t ms = uv_now(c->gw->loop) - c->opened_ms;
     log_write(c->close_level, COMP, c->peer.text,
@@ -457,6 +460,10 @@ static void circuit_on_link_event(void *ctx, psyc_link *link, psyc_link_event ev
         break;
     case PSYC_LINK_EV_CIRCUIT:
         circuit_log_packet(c, "packet", p);
+        if (p->method.ptr && psyc_str_eq_c(p->method, PSYC_LINK_MC_STATUS_DELIVERY))
+            psyc_out_delivery_acked(c->gw->psyc_out, c, p);
+        else if (p->method.ptr && psyc_str_eq_c(p->method, "_status_circuit"))
+            psyc_out_circuit_known(c->gw->psyc_out, c);
         if (p->method.ptr && (psyc_inherits(p->method, PSYC_STR_LIT("_error")) ||
                               psyc_inherits(p->method, PSYC_STR_LIT("_failure")))) {
             /* A croak (PSYC.md §2.3 step 6) or a refused authorization:
@@ -472,8 +479,10 @@ static void circuit_on_link_event(void *ctx, psyc_link *link, psyc_link_event ev
         break;
     case PSYC_LINK_EV_PACKET:
         circuit_log_packet(c, "packet", p);
-        /* The core boundary: every authenticated packet goes to routing/. */
-        psyc_face_deliver(c->gw, c, p);
+        /* The core boundary: every authenticated packet goes to routing/,
+         * once (a psycgate peer may write it again after a loss). */
+        if (psyc_ack_receive(c->gw->acks, c, p))
+            psyc_face_deliver(c->gw, c, p);
         break;
     case PSYC_LINK_EV_REFUSED: {
         psyc_str method = p->method.ptr ? p->method : PSYC_STR_LIT("(state change)");
@@ -548,6 +557,7 @@ int psyc_circuit_accept(gw *g, uv_stream_t *server, int tls)
         .max_packet = g->max_packet,
         .tls = tls,
         .tls_autodetect = g->tls != NULL,
+        .delivery_acks = 1,
         .on_event = circuit_on_link_event,
         .authenticate = psyc_circuit_authenticate,
         .ctx = c,
@@ -606,6 +616,7 @@ static void circuit_on_connect(uv_connect_t *req, int status)
         .syntax = c->syntax,
         .peer_host = c->peer_host,
         .auth_tag = tag,
+        .delivery_acks = 1,
         .on_event = circuit_on_link_event,
         .authenticate = psyc_circuit_authenticate,
         .ctx = c,

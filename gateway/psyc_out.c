@@ -21,6 +21,7 @@
 
 static void out_try_next(psyc_peer *p);
 static void out_resolve(psyc_peer *p);
+static void out_on_retry(uv_timer_t *t);
 
 static void out_item_free(psyc_out_item *it)
 {
@@ -61,10 +62,27 @@ static void out_timer_closed(uv_handle_t *h)
     free(p);
 }
 
+/* Written but not acknowledged: to be written again, first (the peer
+ * drops what it already took, by its counter). */
+static void out_requeue_unacked(psyc_peer *p)
+{
+    if (!p->unacked)
+        return;
+    p->unacked_tail->next = p->head;
+    p->head = p->unacked;
+    if (!p->tail)
+        p->tail = p->unacked_tail;
+    p->n_queued += p->n_unacked;
+    p->resent += p->n_unacked;
+    p->unacked = p->unacked_tail = NULL;
+    p->n_unacked = 0;
+}
+
 /* At shutdown: what waits stays in the store for the next start; only
  * what the store could not take is lost (and said so). */
 static void out_drop_queue(psyc_peer *p, const char *why)
 {
+    out_requeue_unacked(p);
     size_t kept = 0;
     for (psyc_out_item *it = p->head; it; it = it->next)
         kept += it->store_id != 0;
@@ -132,6 +150,24 @@ static psyc_peer *out_find(psyc_out *o, const char *host, int port)
     return NULL;
 }
 
+/* The epoch of the queue to this peer (psyc/link.h): kept in the store
+ * so counters continue across restarts; a new one for a new store, so a
+ * peer never mistakes our fresh counters for ones it has seen. */
+static void out_load_epoch(psyc_out *o, psyc_peer *p)
+{
+    void *v = NULL;
+    size_t len = 0;
+    if (o->store && store_kv_get(o->store, "psyc_epoch", p->name, &v, &len) == STORE_OK &&
+        len > 0 && len < sizeof p->epoch) {
+        memcpy(p->epoch, v, len + 1);
+    } else {
+        psyc_out_tag(p->epoch);
+        if (o->store && store_kv_set(o->store, "psyc_epoch", p->name, p->epoch, strlen(p->epoch)) != STORE_OK)
+            log_warn(COMP, p->name, "store: cannot keep the delivery epoch: %s", store_error(o->store));
+    }
+    free(v);
+}
+
 static psyc_peer *out_peer_new(psyc_out *o, const char *host, int port)
 {
     psyc_peer *p = calloc(1, sizeof *p);
@@ -146,6 +182,7 @@ static psyc_peer *out_peer_new(psyc_out *o, const char *host, int port)
         snprintf(p->name, sizeof p->name, "%s", host);
     p->syntax = o->syntax;
     p->backoff_ms = PSYC_OUT_BACKOFF_MIN_MS;
+    out_load_epoch(o, p);
     if (uv_timer_init(o->g->loop, &p->retry) < 0) {
         free(p);
         return NULL;
@@ -174,9 +211,30 @@ static void out_unstore(psyc_out *o, psyc_out_item *it)
     it->store_id = 0;
 }
 
+/* Writes a packet with its _counter_delivery (its row in the store, so
+ * counters grow along the queue: the store's ids are never reused). */
+static int out_send_counted(psyc_peer *p, psyc_out_item *it)
+{
+    char counter[64];
+    snprintf(counter, sizeof counter, "%s:%lld", p->epoch, (long long)it->store_id);
+    psyc_packet c;
+    psyc_packet_init(&c);
+    int rc = psyc_packet_copy(&c, &it->pkt);
+    if (rc == 0)
+        rc = psyc_packet_routing_c(&c, PSYC_LINK_VAR_COUNTER_DELIVERY, counter);
+    if (rc == 0)
+        rc = psyc_circuit_send(p->circuit, &c);
+    psyc_packet_free(&c);
+    return rc;
+}
+
 /* Sends what waits while the circuit can take it. */
 static void out_flush(psyc_peer *p)
 {
+    /* Wait until we know whether the peer acknowledges (a packet written
+     * without a counter cannot be taken back into the store). */
+    if (p->circuit && !psyc_link_delivery_known(&p->circuit->link) && !p->delivery_forced)
+        return;
     while (p->head && p->circuit && psyc_circuit_running(p->circuit) &&
            psyc_link_can_send(&p->circuit->link)) {
         psyc_out_item *it = p->head;
@@ -184,6 +242,19 @@ static void out_flush(psyc_peer *p)
         if (!p->head)
             p->tail = NULL;
         p->n_queued--;
+        if (it->store_id > 0 && psyc_link_delivery_acks(&p->circuit->link)) {
+            if (out_send_counted(p, it) == 0) {
+                it->next = NULL;
+                if (p->unacked_tail)
+                    p->unacked_tail->next = it;
+                else
+                    p->unacked = it;
+                p->unacked_tail = it;
+                p->n_unacked++;
+                p->sent++;
+                continue;
+            }
+        }
         int rc = psyc_circuit_send(p->circuit, &it->pkt);
         out_unstore(p->out, it);
         if (rc < 0) {
@@ -289,7 +360,7 @@ static int out_enqueue(psyc_peer *p, const psyc_packet *pkt)
 /* store_id -1: store it now; 0 or a row: as given (resumed packets). */
 static int out_enqueue_item(psyc_peer *p, const psyc_packet *pkt, int64_t store_id, uint64_t queued_ms)
 {
-    if (p->n_queued >= PSYC_OUT_MAX_QUEUE) {
+    if (p->n_queued + p->n_unacked >= PSYC_OUT_MAX_QUEUE) {
         p->dropped++;
         p->out->dropped_total++;
         log_warn(COMP, p->name, "queue full (%d packets): packet %.*s dropped (%llu dropped so far)",
@@ -356,6 +427,9 @@ static int out_use_incoming(psyc_peer *p, psyc_circuit *c)
     out_set_circuit(p, c);
     if (psyc_link_can_send(&c->link)) {
         p->state = PSYC_PEER_READY;
+        p->delivery_forced = 0;
+        if (!psyc_link_delivery_known(&c->link) && p->timer_live)
+            uv_timer_start(&p->retry, out_on_retry, PSYC_OUT_KNOWN_WAIT_MS, 0);
         log_info(COMP, c->peer.text, "sending to %s on its own circuit to us (%s)", p->name,
                  psyc_link_syntax_name(c->link.syntax));
     } else {
@@ -367,6 +441,14 @@ static int out_use_incoming(psyc_peer *p, psyc_circuit *c)
 static void out_on_retry(uv_timer_t *t)
 {
     psyc_peer *p = t->data;
+    if (!p->out->stopping && p->state == PSYC_PEER_READY && p->circuit &&
+        !psyc_link_delivery_known(&p->circuit->link)) {
+        /* A 0.9 peer that sent no _status_circuit: not a psycgate. */
+        log_info(COMP, p->name, "no _status_circuit from the peer: sending without acknowledgements");
+        p->delivery_forced = 1;
+        out_flush(p);
+        return;
+    }
     if (p->out->stopping || p->state != PSYC_PEER_BACKOFF)
         return;
     out_give_up(p);
@@ -575,7 +657,8 @@ int psyc_out_send_via(psyc_out *o, psyc_str via, const psyc_packet *pkt)
 
 static int out_send_to_peer(psyc_peer *p, const psyc_packet *pkt)
 {
-    if (p->state == PSYC_PEER_READY && !p->head && p->circuit && psyc_link_can_send(&p->circuit->link)) {
+    if (p->state == PSYC_PEER_READY && !p->head && p->circuit && psyc_link_can_send(&p->circuit->link) &&
+        !psyc_link_delivery_acks(&p->circuit->link)) {
         int rc = psyc_circuit_send(p->circuit, pkt);
         if (rc == 0)
             p->sent++;
@@ -688,8 +771,23 @@ void psyc_out_circuit_ready(psyc_out *o, psyc_circuit *c)
         return;
     p->state = PSYC_PEER_READY;
     p->backoff_ms = PSYC_OUT_BACKOFF_MIN_MS;
+    p->delivery_forced = 0;
     log_info(COMP, c->peer.text, "circuit to %s ready (%s%s), %zu packets waiting", p->name,
              psyc_link_syntax_name(c->link.syntax), c->active ? "" : ", the peer's circuit", p->n_queued);
+    if (!psyc_link_delivery_known(&c->link) && p->timer_live)
+        uv_timer_start(&p->retry, out_on_retry, PSYC_OUT_KNOWN_WAIT_MS, 0);
+    out_flush(p);
+}
+
+void psyc_out_circuit_known(psyc_out *o, psyc_circuit *c)
+{
+    if (!o || o->stopping)
+        return;
+    psyc_peer *p = out_peer_of(o, c);
+    if (!p || p->circuit != c || p->state != PSYC_PEER_READY)
+        return;
+    if (p->timer_live)
+        uv_timer_stop(&p->retry);
     out_flush(p);
 }
 
@@ -702,6 +800,10 @@ void psyc_out_circuit_gone(psyc_out *o, psyc_circuit *c, const char *reason)
     if (!p || p->circuit != c)
         return;
     p->circuit = NULL;
+    if (p->n_unacked)
+        log_info(COMP, c->peer.text, "%zu packets to %s were not acknowledged: they go again", p->n_unacked,
+                 p->name);
+    out_requeue_unacked(p);
     if (o->stopping)
         return;
     if (p->state == PSYC_PEER_CONNECTING && c->active && c->syntax == PSYC_SYNTAX_10 && c->bytes_in > 0 &&
@@ -755,4 +857,78 @@ void psyc_out_host_authenticated(psyc_out *o, psyc_circuit *c, const char *host)
         return;
     }
     out_flush(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Acknowledged delivery (psyc/link.h)                                 */
+
+int psyc_out_parse_counter(psyc_str v, char *epoch, size_t epochsz, uint64_t *n)
+{
+    const char *colon = v.ptr ? memchr(v.ptr, ':', v.len) : NULL;
+    if (!colon || colon == v.ptr || (size_t)(colon - v.ptr) >= epochsz)
+        return -1;
+    size_t elen = (size_t)(colon - v.ptr);
+    for (size_t i = 0; i < elen; i++) {
+        char ch = v.ptr[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return -1;
+    }
+    const char *d = colon + 1, *end = v.ptr + v.len;
+    if (d == end || end - d > 19)
+        return -1;
+    uint64_t x = 0;
+    for (; d < end; d++) {
+        if (*d < '0' || *d > '9')
+            return -1;
+        x = x * 10 + (uint64_t)(*d - '0');
+    }
+    memcpy(epoch, v.ptr, elen);
+    epoch[elen] = '\0';
+    *n = x;
+    return 0;
+}
+
+void psyc_out_delivery_acked(psyc_out *o, psyc_circuit *c, const psyc_packet *ack)
+{
+    if (!o || o->stopping)
+        return;
+    const psyc_modifier *m = psyc_packet_find_entity(ack, PSYC_LINK_VAR_COUNTER_DELIVERY);
+    char epoch[PSYC_OUT_TAG_SIZE];
+    uint64_t n = 0;
+    psyc_peer *p = out_peer_of(o, c);
+    if (!m || psyc_out_parse_counter(m->value, epoch, sizeof epoch, &n) != 0) {
+        log_warn(COMP, c->peer.text, "%s without a valid %s: ignored", PSYC_LINK_MC_STATUS_DELIVERY,
+                 PSYC_LINK_VAR_COUNTER_DELIVERY);
+        return;
+    }
+    if (!p || strcmp(epoch, p->epoch) != 0) {
+        log_debug(COMP, c->peer.text, "acknowledgement %s:%llu is for no queue of ours on this circuit", epoch,
+                  (unsigned long long)n);
+        return;
+    }
+    size_t done = 0;
+    while (p->unacked && p->unacked->store_id <= (int64_t)n) {
+        psyc_out_item *it = p->unacked;
+        p->unacked = it->next;
+        if (!p->unacked)
+            p->unacked_tail = NULL;
+        p->n_unacked--;
+        out_item_free(it);
+        done++;
+    }
+    p->acked += done;
+    if (o->store && done) {
+        char dest[300];
+        snprintf(dest, sizeof dest, "psyc:%s", p->name);
+        if (store_queue_remove_upto(o->store, dest, (int64_t)n) < 0)
+            log_warn(COMP, p->name, "store: cannot remove acknowledged packets: %s", store_error(o->store));
+    }
+    log_debug(COMP, c->peer.text, "%s acknowledged %zu packets up to %llu (%zu still unacknowledged)", p->name,
+              done, (unsigned long long)n, p->n_unacked);
+}
+
+int psyc_out_peer_acks(psyc_out *o, const char *host)
+{
+    psyc_peer *p = o ? out_find(o, host, 0) : NULL;
+    return p && p->circuit && psyc_circuit_running(p->circuit) && psyc_link_delivery_acks(&p->circuit->link);
 }

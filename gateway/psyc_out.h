@@ -19,6 +19,13 @@
  * a stop or a crash does not lose it: psyc_out_resume() queues it again at
  * the next start. Every state change is logged with the peer and the
  * reason.
+ *
+ * Toward another psycgate a written packet is not done yet: it carries
+ * `_counter_delivery` and stays (in memory and in the store) until the
+ * peer's `_status_delivery` says it took it durably; a circuit lost before
+ * that gives it back to the head of the queue, and the peer drops what it
+ * already had (gateway/psyc_ack.h). So between two psycgates a crash of
+ * either side loses and duplicates nothing that was committed.
  */
 #ifndef GATEWAY_PSYC_OUT_H
 #define GATEWAY_PSYC_OUT_H
@@ -30,9 +37,13 @@
 #include "gateway/dns.h"
 #include "psyc/psyc.h"
 
-#define PSYC_OUT_MAX_QUEUE 1000
+#define PSYC_OUT_MAX_QUEUE 10000
+/* A random _tag (16 hex digits and NUL) for _request_authorization. */
+#define PSYC_OUT_TAG_SIZE 17
 #define PSYC_OUT_BACKOFF_MIN_MS 1000u
 #define PSYC_OUT_BACKOFF_MAX_MS 60000u
+/* How long a ready 0.9 circuit waits for the peer's _status_circuit. */
+#define PSYC_OUT_KNOWN_WAIT_MS 2000u
 
 typedef struct gw gw;
 typedef struct psyc_circuit psyc_circuit;
@@ -66,6 +77,12 @@ struct psyc_peer {
 
     psyc_out_item *head, *tail;
     size_t n_queued;
+    /* Written to a psycgate peer, kept (in memory and store) until it
+     * acknowledges them (psyc/link.h "Acknowledged delivery"), in the order
+     * written; back to the head of the queue if the circuit is lost. */
+    psyc_out_item *unacked, *unacked_tail;
+    size_t n_unacked;
+    char epoch[PSYC_OUT_TAG_SIZE]; /* names this queue in _counter_delivery */
 
     psyc_circuit *circuit;    /* the circuit we send on (own or reused), or NULL */
     dns_req *req;
@@ -78,6 +95,9 @@ struct psyc_peer {
     char last_error[400];
 
     uint64_t sent, dropped, attempts;
+    uint64_t acked, resent;   /* acknowledged by the peer; written again after a loss */
+    int delivery_forced;      /* the peer never said whether it acknowledges:
+                                 send without (see psyc_link_delivery_known) */
 };
 
 struct psyc_out {
@@ -90,8 +110,6 @@ struct psyc_out {
     uint64_t dropped_total;
 };
 
-/* A random _tag (16 hex digits and NUL) for _request_authorization. */
-#define PSYC_OUT_TAG_SIZE 17
 void psyc_out_tag(char *buf);
 
 /* NULL when out of memory. */
@@ -118,5 +136,18 @@ int psyc_out_send_via(psyc_out *o, psyc_str via, const psyc_packet *p);
 void psyc_out_circuit_ready(psyc_out *o, psyc_circuit *c);
 void psyc_out_circuit_gone(psyc_out *o, psyc_circuit *c, const char *reason);
 void psyc_out_host_authenticated(psyc_out *o, psyc_circuit *c, const char *host);
+/* c's peer said what it announces (0.9 `_status_circuit`): what waited
+ * for that goes out. */
+void psyc_out_circuit_known(psyc_out *o, psyc_circuit *c);
+/* The peer's `_status_delivery` on c: its queue's packets up to the
+ * counter are taken; they leave memory and the store. */
+void psyc_out_delivery_acked(psyc_out *o, psyc_circuit *c, const psyc_packet *ack);
+/* 1 when packets to `host` go with acknowledged delivery, i.e. its
+ * circuit is up and the peer is a psycgate (it can relay, issue 7);
+ * 0 when not, or not known yet (no circuit so far). */
+int psyc_out_peer_acks(psyc_out *o, const char *host);
+
+/* "<epoch>:<n>" of a _counter_delivery value: 0, or -1 when malformed. */
+int psyc_out_parse_counter(psyc_str v, char *epoch, size_t epochsz, uint64_t *n);
 
 #endif /* GATEWAY_PSYC_OUT_H */

@@ -50,6 +50,7 @@ int psyc_link_init(psyc_link *l, const psyc_link_params *params)
     l->peer_v6 = params->peer_v6;
     l->tls = params->tls;
     l->tls_autodetect = params->tls_autodetect;
+    l->acks = params->delivery_acks;
     l->active = params->active;
     l->peer_host = link_strdup(params->peer_host ? params->peer_host : params->peer_ip);
     l->on_event = params->on_event;
@@ -233,6 +234,39 @@ static int link_notice09(psyc_link *l)
     return rc;
 }
 
+/* Our acknowledged-delivery announcement (link.h), when configured. */
+static int link_announce_delivery(psyc_link *l, psyc_packet *p)
+{
+    if (!l->acks)
+        return 0;
+    return psyc_packet_entity_c(p, PSYC_LINK_VAR_UNDERSTAND_DELIVERY, PSYC_LINK_MC_STATUS_DELIVERY);
+}
+
+int psyc_link_delivery_acks(const psyc_link *l)
+{
+    return l->acks && l->peer_acks;
+}
+
+int psyc_link_delivery_known(const psyc_link *l)
+{
+    return !l->acks || l->peer_acks || l->syntax == PSYC_SYNTAX_10 || l->peer_status;
+}
+
+int psyc_link_send_delivery_ack(psyc_link *l, const char *counter)
+{
+    if (!psyc_link_delivery_acks(l))
+        return PSYC_ERR_INVALID;
+    psyc_packet p;
+    psyc_packet_init(&p);
+    int rc = psyc_packet_entity_c(&p, PSYC_LINK_VAR_COUNTER_DELIVERY, counter);
+    if (rc == 0)
+        rc = psyc_packet_set_method(&p, PSYC_STR_LIT(PSYC_LINK_MC_STATUS_DELIVERY));
+    if (rc == 0)
+        rc = psyc_link_send(l, &p);
+    psyc_packet_free(&p);
+    return rc;
+}
+
 /* 0.9 `_status_circuit`: what we speak. Only what this build really does:
  * UTF-8, 0.9 over TCP, the _context module (PSYC.md §2.2, §4.2). */
 static int link_status09(psyc_link *l)
@@ -257,6 +291,8 @@ static int link_status09(psyc_link *l)
         rc = psyc_packet_entity_c(&p, "_using_protocols", proto);
     if (rc == 0)
         rc = psyc_packet_entity_c(&p, "_using_modules", "_context");
+    if (rc == 0)
+        rc = link_announce_delivery(l, &p);
     if (rc == 0)
         rc = psyc_packet_set_method(&p, PSYC_STR_LIT("_status_circuit"));
     if (rc == 0)
@@ -342,6 +378,8 @@ int psyc_link_request_authorization(psyc_link *l, const char *target_host, const
         rc = psyc_packet_entity_c(&p, "_uniform_source", self.data);
     if (rc == 0)
         rc = psyc_packet_entity_c(&p, "_uniform_target", peer.data);
+    if (rc == 0)
+        rc = link_announce_delivery(l, &p);
     if (rc == 0)
         rc = psyc_packet_set_method(&p, PSYC_STR_LIT("_request_authorization"));
     if (rc == 0)
@@ -562,6 +600,9 @@ static int link_answer_authorization(psyc_link *l, const psyc_packet *p)
         rc = psyc_packet_add_entity(&a, ':', PSYC_STR_LIT("_uniform_source"), src->value);
     if (rc == 0 && dst)
         rc = psyc_packet_add_entity(&a, ':', PSYC_STR_LIT("_uniform_target"), dst->value);
+    /* Only to a peer that announced it: psyced's answer stays c03. */
+    if (rc == 0 && l->peer_acks && strcmp(mc, "_status_authorization") == 0)
+        rc = link_announce_delivery(l, &a);
     if (rc == 0)
         rc = psyc_packet_set_method(&a, psyc_str_c(mc));
     if (rc == 0)
@@ -597,6 +638,10 @@ static void link_authorization_answer(psyc_link *l, const psyc_packet *p)
 /* Returns 2 when the packet must wait (HOLD), else 1. */
 static int link_handle_circuit_message(psyc_link *l, const psyc_packet *p)
 {
+    if (psyc_packet_find_entity(p, PSYC_LINK_VAR_UNDERSTAND_DELIVERY))
+        l->peer_acks = 1;
+    if (link_method_is(p, "_status_circuit"))
+        l->peer_status = 1;
     if (l->syntax == PSYC_SYNTAX_10 && link_method_is(p, "_request_authorization")) {
         int rc = link_answer_authorization(l, p);
         if (rc == 2)

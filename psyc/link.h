@@ -115,6 +115,8 @@ typedef struct psyc_link_params {
     int tls;                    /* 1: the bytes fed are already TLS plaintext (9404) */
     int tls_autodetect;         /* 1: the caller can start TLS on a first byte 0x16
                                    (PSYC.md §2.1); 0: such a circuit is closed */
+    int delivery_acks;          /* 1: announce acknowledged delivery (see
+                                   PSYC_LINK_VAR_UNDERSTAND_DELIVERY) */
     /* Connecting side only: */
     int active;                 /* 1: we opened this circuit */
     psyc_syntax syntax;         /* PSYC_SYNTAX_09 or _10 */
@@ -170,9 +172,47 @@ struct psyc_link {
     char auth_target[256];           /* its _uniform_target host */
     int auth_refused;                /* the peer refused it: never ready here */
 
+    int acks;          /* we announce acknowledged delivery */
+    int peer_acks;     /* the peer announced it */
+    int peer_status;   /* 0.9: the peer's _status_circuit arrived (what it
+                          announces is known) */
+
     int error;         /* 1 if the close verdict is a protocol error (log as warning) */
     char reason[256];  /* why the link is CLOSED */
 };
+
+/*
+ * Acknowledged delivery between psycgates (issue 6: "kill -9 at any moment
+ * loses nothing acknowledged"). PSYC itself has no acknowledgements
+ * (PSYC.md §5 "Reliability / packet ids": specified, never implemented),
+ * so a packet written into a circuit whose peer dies is gone. Two
+ * psycgates therefore add, and only to each other:
+ *  - an entity variable `_understand_delivery` (value `_status_delivery`)
+ *    in the 0.9 `_status_circuit` and in the 1.0 `_request_authorization`
+ *    / `_status_authorization`, which psyced ignores (it reads only the
+ *    variables it knows there, PSYC.md §2.2, §2.3 step 4);
+ *  - on each packet, the routing variable `_counter_delivery` =
+ *    "<epoch>:<n>": n increases along one sender's queue toward one peer,
+ *    epoch names that queue (a new one if the sender's store is lost);
+ *  - the circuit message `_status_delivery` with `_counter_delivery` =
+ *    "<epoch>:<n>": everything up to n of that queue is durably taken.
+ * A routing variable psyced does not know would be refused on 1.0
+ * ("illegal varname in routing header", §2.3 step 5), which is why none
+ * of this is sent before the peer announced it.
+ */
+#define PSYC_LINK_VAR_UNDERSTAND_DELIVERY "_understand_delivery"
+#define PSYC_LINK_VAR_COUNTER_DELIVERY "_counter_delivery"
+#define PSYC_LINK_MC_STATUS_DELIVERY "_status_delivery"
+
+/* 1 when both sides announced acknowledged delivery on this circuit. */
+int psyc_link_delivery_acks(const psyc_link *l);
+/* 1 once the peer's announcements are known: on 1.0 with the
+ * authorization exchange, on 0.9 with the peer's `_status_circuit` (which
+ * psyced and psycgate send in their greeting, PSYC.md §2.2). A sender that
+ * wants acknowledged delivery waits for it before its first packet. */
+int psyc_link_delivery_known(const psyc_link *l);
+/* Queues `_status_delivery` for counter "<epoch>:<n>" (a circuit message). */
+int psyc_link_send_delivery_ack(psyc_link *l, const char *counter);
 
 /* 0, or PSYC_ERR_NOMEM / PSYC_ERR_INVALID (active without a 0.9/1.0 syntax). */
 int psyc_link_init(psyc_link *l, const psyc_link_params *params);

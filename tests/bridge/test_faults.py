@@ -5,7 +5,7 @@ Usage: test_faults.py PATH/TO/psycgate
 
 The domain federation of test_federation.py (Prosody a.test + psycgate-A
 serving b.test, Prosody b.test + psycgate-B serving a.test, PSYC between the
-psycgates, DNS from fakedns), with psycgate-A's `[psyc] give_up = 4`:
+psycgates, DNS from fakedns), with psycgate-A's `[psyc] give_up = 8`:
   1. psycgate-B is stopped; alice sends three chat messages to bob@b.test:
      psycgate-A queues them (logged), retrying with backoff;
   2. psycgate-B starts again: bob receives the three, in order, once each;
@@ -73,7 +73,7 @@ def main():
                                     comp_port=pb.comp_port, secret=SECRET)
             cfg_a = psycgate_config(
                 A, os.path.join(tmp, "state-a"), psyc_a, dns_port=dns.port, component=B, comp_port=pa.comp_port,
-                secret=SECRET).replace("[psyc]\nlisten", "[psyc]\ngive_up = 4\nlisten") + \
+                secret=SECRET).replace("[psyc]\nlisten", "[psyc]\ngive_up = 8\nlisten") + \
                 "[bridge]\niq_timeout = 2\n"
             ga = st.enter_context(Psycgate(tmp, binary, cfg_a, name="psycgate-a"))
             ga.wait_log(r"component b\.test linked", 15)
@@ -142,7 +142,7 @@ def main():
             check(str(r) == "recipient-unavailable", "the error is <%s/>, not <recipient-unavailable/>" % r)
             check(r.frm.split("/")[0] == BOB, "the error came from %s, not bob@b.test" % r.frm)
             check(str(r.stanza["id"]) == "d1", "the error's id is %r, not d1" % str(r.stanza["id"]))
-            check(waited >= 3.5, "the bounce came after %.1f s, before give_up (4 s)" % waited)
+            check(waited >= 7.5, "the bounce came after %.1f s, before give_up (8 s)" % waited)
             line = wait_line(ga, ["giving up on _message_private after"], "psycgate-A's give-up", 5)
             print("ok - after %.1f s alice got <recipient-unavailable/> from %s for message d1 (%s)"
                   % (waited, r.frm, line.split(" psyc ")[-1]))

@@ -64,8 +64,8 @@ static int on_auth(void *ctx, psyc_link *l, const char *host, char *why, size_t 
     return r->auth_answer;
 }
 
-static void link_open(psyc_link *l, rec *r, int active, psyc_syntax syntax, const char *host,
-                      const char *peer_host)
+static void link_open_acks(psyc_link *l, rec *r, int active, psyc_syntax syntax, const char *host,
+                           const char *peer_host, int acks)
 {
     memset(r, 0, sizeof *r);
     psyc_link_params p = {
@@ -77,11 +77,18 @@ static void link_open(psyc_link *l, rec *r, int active, psyc_syntax syntax, cons
         .syntax = syntax,
         .peer_host = peer_host,
         .auth_tag = "9f2c41d07a",
+        .delivery_acks = acks,
         .on_event = on_event,
         .authenticate = on_auth,
         .ctx = r,
     };
     assert_int_equal(psyc_link_init(l, &p), 0);
+}
+
+static void link_open(psyc_link *l, rec *r, int active, psyc_syntax syntax, const char *host,
+                      const char *peer_host)
+{
+    link_open_acks(l, r, active, syntax, host, peer_host, 0);
 }
 
 static char *take(psyc_link *l, size_t *len)
@@ -430,6 +437,64 @@ static void test_send(void **state)
     psyc_link_free(&l);
 }
 
+/* Moves what each side wrote to the other until both are quiet. */
+static void pump(psyc_link *a, psyc_link *b)
+{
+    for (int round = 0; round < 10; round++) {
+        size_t na = 0, nb = 0;
+        char *oa = take(a, &na), *ob = take(b, &nb);
+        if (na)
+            psyc_link_feed(b, oa, na, 0);
+        if (nb)
+            psyc_link_feed(a, ob, nb, 0);
+        free(oa);
+        free(ob);
+        if (!na && !nb)
+            return;
+    }
+    fail_msg("links never went quiet");
+}
+
+/* Acknowledged delivery (link.h) is on only when both sides announce it,
+ * in either syntax; a side that does not (psyced) never sees it, and
+ * `_status_delivery` goes as a circuit message. */
+static void test_delivery_acks_negotiated(void **state)
+{
+    (void)state;
+    for (int syn = 0; syn < 2; syn++) {
+        psyc_syntax syntax = syn ? PSYC_SYNTAX_10 : PSYC_SYNTAX_09;
+        for (int combo = 0; combo < 3; combo++) {
+            int acks_a = combo != 1, acks_b = combo != 2;
+            psyc_link a, b;
+            rec ra, rb;
+            link_open_acks(&a, &ra, 1, syntax, "a.example", "b.example", acks_a);
+            link_open_acks(&b, &rb, 0, PSYC_SYNTAX_09, "b.example", "a.example", acks_b);
+            ra.auth_answer = rb.auth_answer = PSYC_LINK_AUTH_ACCEPT;
+            pump(&a, &b);
+            assert_true(psyc_link_can_send(&a));
+            int both = acks_a && acks_b;
+            assert_int_equal(psyc_link_delivery_acks(&a), both);
+            assert_int_equal(psyc_link_delivery_acks(&b), both);
+            if (both) {
+                assert_int_equal(psyc_link_send_delivery_ack(&b, "00ff:42"), 0);
+                size_t n = 0;
+                char *out = take(&b, &n);
+                assert_non_null(strstr(out, ":_counter_delivery\t00ff:42\n_status_delivery\n"));
+                rb.n = 0;
+                ra.n = 0;
+                psyc_link_feed(&a, out, n, 0);
+                free(out);
+                const char *want[] = {"CIRCUIT _status_delivery"};
+                expect_events(&ra, want, 1);
+            } else {
+                assert_int_equal(psyc_link_send_delivery_ack(&b, "00ff:42"), PSYC_ERR_INVALID);
+            }
+            psyc_link_free(&a);
+            psyc_link_free(&b);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_hold_bytewise),
         cmocka_unit_test(test_auth_rules),
         cmocka_unit_test(test_send),
+        cmocka_unit_test(test_delivery_acks_negotiated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
