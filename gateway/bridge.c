@@ -362,7 +362,7 @@ int bridge_send_xmpp(bridge *b, xml_node *st)
     if (l)
         return bridge_outbox_send(b->outbox, l, st);
     if (s2s_face_serves(b->g->s2s, domain))
-        return s2s_face_send(b->g->s2s, st);
+        return bridge_outbox_send_s2s(b->outbox, st);
     log_warn(COMP, NULL, "<%s/> from %s to %s dropped: %s is neither a component domain nor an S2S domain "
              "of ours", st->name, attr_or(st, "from"), attr_or(st, "to"), domain);
     xml_node_free(st);

@@ -10,12 +10,15 @@
 #include "gateway/component_link.h"
 #include "gateway/gw.h"
 #include "gateway/log.h"
+#include "gateway/s2s_face.h"
 #include "gateway/store.h"
 #include "gateway/strlist.h"
 #include "routing/routing.h"
+#include "xmpp/jid.h"
 
 #define COMP "bridge"
 #define OUTBOX_PREFIX "xmpp-component:"
+#define OUTBOX_S2S_PREFIX "xmpp-s2s:"
 /* Per link: beyond it a stanza is bounced at once (the store is not a
  * place for unbounded growth while the server is away). */
 #define OUTBOX_MAX 10000
@@ -37,9 +40,19 @@ typedef struct outbox_queue {
     size_t n;
 } outbox_queue;
 
+/* A stanza handed to the S2S face, kept in the store until the face is
+ * done with its pair of domains. */
+typedef struct outbox_s2s {
+    struct outbox_s2s *next;
+    int64_t store_id;
+    char from[256], to[256];
+} outbox_s2s;
+
 struct bridge_outbox {
     bridge *b;
     outbox_queue *queues;
+    outbox_s2s *s2s, *s2s_tail;
+    size_t n_s2s;
     uv_timer_t tick;
     int tick_live, tick_armed;
     uint64_t give_up_ms;
@@ -77,6 +90,13 @@ bridge_outbox *bridge_outbox_new(bridge *b)
 
 static void outbox_drop_all(bridge_outbox *o)
 {
+    while (o->s2s) {
+        outbox_s2s *k = o->s2s;
+        o->s2s = k->next;
+        free(k);
+    }
+    o->s2s_tail = NULL;
+    o->n_s2s = 0;
     while (o->queues) {
         outbox_queue *q = o->queues;
         o->queues = q->next;
@@ -98,6 +118,8 @@ void bridge_outbox_stop(bridge_outbox *o)
         if (q->n)
             log_info(COMP, NULL, "component %s: %zu stanzas wait in the store for the next start", q->domain,
                      q->n);
+    if (o->n_s2s)
+        log_info(COMP, NULL, "S2S: %zu stanzas not yet written stay in the store for the next start", o->n_s2s);
     outbox_drop_all(o);
     if (o->tick_live) {
         uv_close((uv_handle_t *)&o->tick, NULL);
@@ -228,6 +250,31 @@ static void outbox_run_queue(bridge_outbox *o, outbox_queue *q, int64_t now)
     }
 }
 
+/* Rows of S2S stanzas whose pair the face is done with leave the store
+ * (written to an authenticated stream, or bounced by the face). */
+static void outbox_run_s2s(bridge_outbox *o)
+{
+    store *s = o->b->g->store;
+    for (outbox_s2s **pp = &o->s2s; *pp;) {
+        outbox_s2s *k = *pp;
+        if (s2s_face_pair_busy(o->b->g->s2s, k->from, k->to)) {
+            pp = &k->next;
+            continue;
+        }
+        if (s && store_queue_remove(s, k->store_id) == STORE_ERR)
+            log_warn(COMP, NULL, "store: cannot remove S2S stanza %lld: %s", (long long)k->store_id,
+                     store_error(s));
+        *pp = k->next;
+        if (o->s2s_tail == k)
+            o->s2s_tail = NULL;
+        free(k);
+        o->n_s2s--;
+    }
+    if (!o->s2s_tail)
+        for (outbox_s2s *k = o->s2s; k; k = k->next)
+            o->s2s_tail = k;
+}
+
 static void outbox_on_tick(uv_timer_t *t)
 {
     bridge_outbox *o = t->data;
@@ -235,12 +282,13 @@ static void outbox_on_tick(uv_timer_t *t)
     int64_t now = outbox_wall_ms();
     for (outbox_queue *q = o->queues; q; q = q->next)
         outbox_run_queue(o, q, now);
+    outbox_run_s2s(o);
     outbox_arm(o);
 }
 
 static void outbox_arm(bridge_outbox *o)
 {
-    if (o->waiting && o->tick_live && !o->tick_armed &&
+    if ((o->waiting || o->n_s2s) && o->tick_live && !o->tick_armed &&
         uv_timer_start(&o->tick, outbox_on_tick, OUTBOX_TICK_MS, 0) == 0)
         o->tick_armed = 1;
 }
@@ -267,12 +315,73 @@ int bridge_outbox_send(bridge_outbox *o, component_link *l, xml_node *st)
 }
 
 /* ------------------------------------------------------------------ */
+/* S2S: kept until written                                             */
+
+static int outbox_domain(const char *s, char *out, size_t size)
+{
+    jid_t j = JID_INIT;
+    if (!s || jid_parse_cstr(&j, s) != JID_OK)
+        return -1;
+    int ok = j.domain_len < size;
+    if (ok)
+        memcpy(out, j.domain, j.domain_len + 1);
+    jid_free(&j);
+    return ok ? 0 : -1;
+}
+
+/* Tracks row store_id for the pair of st (-1: writes st to the store now). */
+static void outbox_track_s2s(bridge_outbox *o, const xml_node *st, int64_t store_id)
+{
+    store *s = o->b->g->store;
+    outbox_s2s *k = calloc(1, sizeof *k);
+    if (!k || !s || outbox_domain(xml_attr_get(st, "from"), k->from, sizeof k->from) != 0 ||
+        outbox_domain(xml_attr_get(st, "to"), k->to, sizeof k->to) != 0) {
+        free(k); /* the face refuses it (and says why) */
+        return;
+    }
+    k->store_id = store_id;
+    if (store_id < 0) {
+        psyc_buf bytes;
+        psyc_buf_init(&bytes);
+        char dest[600];
+        snprintf(dest, sizeof dest, OUTBOX_S2S_PREFIX "%s %s", k->from, k->to);
+        const char *from = xml_attr_get(st, "from");
+        if (xml_serialize(&bytes, st, NULL) != 0 ||
+            store_queue_push(s, dest, from, 2, bytes.data, bytes.len, outbox_wall_ms(), &k->store_id) !=
+                STORE_OK) {
+            log_warn(COMP, NULL, "store: cannot keep an S2S stanza for %s (%s); it is in memory only", k->to,
+                     store_error(s));
+            free(k);
+            k = NULL;
+        }
+        psyc_buf_free(&bytes);
+    }
+    if (!k)
+        return;
+    if (o->s2s_tail)
+        o->s2s_tail->next = k;
+    else
+        o->s2s = k;
+    o->s2s_tail = k;
+    o->n_s2s++;
+    outbox_arm(o);
+}
+
+int bridge_outbox_send_s2s(bridge_outbox *o, xml_node *st)
+{
+    if (o && o->tick_live)
+        outbox_track_s2s(o, st, -1);
+    return s2s_face_send(o ? o->b->g->s2s : NULL, st);
+}
+
+/* ------------------------------------------------------------------ */
 /* Resuming                                                           */
 
 static void outbox_collect(void *ud, const char *dest, int64_t depth)
 {
     (void)depth;
-    if (strncmp(dest, OUTBOX_PREFIX, strlen(OUTBOX_PREFIX)) == 0)
+    if (strncmp(dest, OUTBOX_PREFIX, strlen(OUTBOX_PREFIX)) == 0 ||
+        strncmp(dest, OUTBOX_S2S_PREFIX, strlen(OUTBOX_S2S_PREFIX)) == 0)
         strlist_push(ud, dest);
 }
 
@@ -294,7 +403,8 @@ size_t bridge_outbox_resume(bridge_outbox *o)
     store_queue_destinations(s, outbox_collect, &d);
     size_t total = 0;
     for (size_t i = 0; i < d.n; i++) {
-        const char *domain = d.v[i] + strlen(OUTBOX_PREFIX);
+        int s2s = strncmp(d.v[i], OUTBOX_S2S_PREFIX, strlen(OUTBOX_S2S_PREFIX)) == 0;
+        const char *domain = d.v[i] + strlen(s2s ? OUTBOX_S2S_PREFIX : OUTBOX_PREFIX);
         int64_t after = 0;
         size_t got;
         do {
@@ -305,8 +415,12 @@ size_t bridge_outbox_resume(bridge_outbox *o)
             for (size_t k = 0; k < got; k++) {
                 after = items[k].id;
                 xml_node *st = NULL;
-                if (xml_parse_fragment(items[k].data, items[k].len, outbox_take_first, &st) != 0 || !st ||
-                    outbox_keep(o, domain, st, items[k].id, items[k].created_ms) != 0) {
+                if (s2s && xml_parse_fragment(items[k].data, items[k].len, outbox_take_first, &st) == 0 && st) {
+                    outbox_track_s2s(o, st, items[k].id);
+                    s2s_face_send(o->b->g->s2s, st);
+                    total++;
+                } else if (s2s || xml_parse_fragment(items[k].data, items[k].len, outbox_take_first, &st) != 0 ||
+                           !st || outbox_keep(o, domain, st, items[k].id, items[k].created_ms) != 0) {
                     log_warn(COMP, NULL, "store: stanza %lld for %s cannot be resumed; removed",
                              (long long)items[k].id, domain);
                     xml_node_free(st);
@@ -319,7 +433,7 @@ size_t bridge_outbox_resume(bridge_outbox *o)
         } while (got == 64);
     }
     if (total)
-        log_info(COMP, NULL, "resuming %zu stanzas for component links kept in the store", total);
+        log_info(COMP, NULL, "resuming %zu stanzas for component links and S2S kept in the store", total);
     strlist_free(&d);
     return total;
 }

@@ -9,7 +9,8 @@
  * "xmpp-component:DOMAIN", committed with the loop turn that took the PSYC
  * packet, so the packet's acknowledgement (gateway/psyc_ack.h) covers it);
  * it goes out, in order, once the link is up again, and leaves the store
- * when written. After [component] give_up seconds it is returned to its
+ * when written (S2S stanzas likewise, see bridge_outbox_send_s2s). After
+ * [component] give_up seconds it is returned to its
  * sender as <recipient-unavailable/> (which the bridge translates back to
  * PSYC like any error). At the next start the store's rows wait again.
  */
@@ -34,6 +35,13 @@ void bridge_outbox_free(bridge_outbox *o);
 /* Sends st on l now when l is linked and nothing waits before it, else
  * keeps it. Takes st. 0, or -1 when it was dropped (logged). */
 int bridge_outbox_send(bridge_outbox *o, component_link *l, xml_node *st);
+/* A stanza for the S2S face (takes it): kept in the store (queue
+ * "xmpp-s2s:FROM TO") until the face is done with its pair of domains
+ * (s2s_face_pair_busy: written to an authenticated stream, or bounced),
+ * so a crash before that sends it again at the next start (at least once:
+ * the remote server has no acknowledgement for us). Returns what
+ * s2s_face_send returns. */
+int bridge_outbox_send_s2s(bridge_outbox *o, xml_node *st);
 /* After a restart: the store's waiting stanzas wait again. How many. */
 size_t bridge_outbox_resume(bridge_outbox *o);
 /* Stanzas waiting now (all links). */

@@ -988,6 +988,18 @@ void s2s_face_free(s2s_face *f)
     free(f);
 }
 
+int s2s_face_pair_busy(const s2s_face *f, const char *from, const char *to)
+{
+    if (!f)
+        return 0;
+    if (f->stopping)
+        return 1; /* what waits is dropped, not written: keep it */
+    for (const face_link *l = f->links; l; l = l->next)
+        if (!l->verify_only && !l->giving_up && strcmp(l->from, from) == 0 && strcmp(l->to, to) == 0)
+            return !l->authenticated || l->nq > 0 || !l->conn || !s2s_conn_ready(l->conn);
+    return 0;
+}
+
 size_t s2s_face_links(const s2s_face *f)
 {
     return f ? f->nlinks : 0;

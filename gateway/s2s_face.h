@@ -72,6 +72,11 @@ void s2s_face_free(s2s_face *f);
 
 /* For status and tests. */
 size_t s2s_face_links(const s2s_face *f);
+/* 1 while stanzas from `from` to `to` (domains) may still wait in the
+ * face: its link is not authenticated yet, or holds a queue; 0 once what
+ * was sent for the pair is written to an authenticated stream, or was
+ * returned to its sender (the link failed), or went elsewhere. */
+int s2s_face_pair_busy(const s2s_face *f, const char *from, const char *to);
 size_t s2s_face_conns(const s2s_face *f);
 
 #endif
