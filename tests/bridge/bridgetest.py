@@ -22,6 +22,8 @@ it; it puts ../xmpp on sys.path and re-exports the harness).
       string of `needles` (each either a str or a tuple of alternatives)
   assert_no_s2s(dns, *prosodys)  no _xmpp-server/_xmpps-server query in the
       fakedns log, no s2s session in the Prosody logs
+  Federation(st, tmp, secret, users_a, users_b, ...)  the two-Prosody,
+      two-psycgate domain federation most scenarios start from
 """
 import asyncio
 import os
@@ -213,3 +215,47 @@ def iq_get(client, to, ns, timeout=15, tag="query"):
             stanza = getattr(e, "iq", None)
             return "error:" + (str(stanza["error"]["condition"]) if stanza is not None else "timeout"), stanza
     return run(go(), timeout + 5)
+
+
+class Federation:
+    """Domain federation (DESIGN.md §2.2) of two Prosodys, each with a
+    psycgate serving the other's domain as a component, PSYC between the
+    psycgates, DNS only from fakedns: the set-up of most bridge scenarios.
+
+      fed = Federation(st, tmp, secret, users_a={...}, users_b={...},
+                       a="a.test", b="b.test", s2s=False)
+      fed.dns, fed.pa, fed.pb         the fakedns and the started Prosodys
+      fed.psyc_a, fed.psyc_b          the psycgates' PSYC ports (SRV _psyc._tcp)
+      fed.state_a, fed.state_b        their state directories
+      fed.config_a(extra=""), fed.config_b(extra="")   their config texts
+
+    s2s=True also gives each Prosody an S2S port with its SRV record, so a
+    test can prove that the Prosodys never use it (assert_no_s2s).
+    """
+
+    def __init__(self, st, tmp, secret, users_a, users_b, a="a.test", b="b.test", s2s=False):
+        self.a, self.b, self.secret, self.tmp = a, b, secret, tmp
+        ports = free_ports(4 if s2s else 2, IP)
+        self.psyc_a, self.psyc_b = ports[0], ports[1]
+        srv = {"_psyc._tcp." + a: ["%s:%d" % (a, self.psyc_a)], "_psyc._tcp." + b: ["%s:%d" % (b, self.psyc_b)]}
+        if s2s:
+            srv["_xmpp-server._tcp." + a] = ["%s:%d" % (a, ports[2])]
+            srv["_xmpp-server._tcp." + b] = ["%s:%d" % (b, ports[3])]
+        self.dns = st.enter_context(FakeDNS(tmp, a={a: IP, b: IP}, srv=srv))  # noqa: F405
+        kw_a = dict(s2s=True, s2s_port=ports[2], dns_port=self.dns.port) if s2s else {}
+        kw_b = dict(s2s=True, s2s_port=ports[3], dns_port=self.dns.port) if s2s else {}
+        self.pa = st.enter_context(Prosody(tmp, domain=a, users=users_a, component=(b, secret),  # noqa: F405
+                                           name="prosody-a", **kw_a))
+        self.pb = st.enter_context(Prosody(tmp, domain=b, users=users_b, component=(a, secret),  # noqa: F405
+                                           name="prosody-b", **kw_b))
+        self.pa.start()
+        self.pb.start()
+        self.state_a, self.state_b = os.path.join(tmp, "state-a"), os.path.join(tmp, "state-b")
+
+    def config_a(self, extra=""):
+        return psycgate_config(self.a, self.state_a, self.psyc_a, dns_port=self.dns.port, component=self.b,
+                               comp_port=self.pa.comp_port, secret=self.secret, extra=extra)
+
+    def config_b(self, extra=""):
+        return psycgate_config(self.b, self.state_b, self.psyc_b, dns_port=self.dns.port, component=self.a,
+                               comp_port=self.pb.comp_port, secret=self.secret, extra=extra)

@@ -33,15 +33,14 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import sqlite3
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bridgetest import (IP, Fail, FakeDNS, Prosody, Psycgate, RosterClient, check,  # noqa: E402
-                        close_loop, deadline, free_ports, psycgate_config, run)
+from bridgetest import (IP, Fail, Federation, Psycgate, RosterClient, check, close_loop, deadline,  # noqa: E402
+                        run)
 
 A, B = "a.test", "b.test"
 SECRET = "burst-secret"
@@ -127,22 +126,11 @@ def main():
     ok = False
     try:
         with contextlib.ExitStack() as st:
-            psyc_a, psyc_b = free_ports(2, IP)
-            dns = st.enter_context(FakeDNS(
-                tmp, a={A: IP, B: IP},
-                srv={"_psyc._tcp." + A: ["%s:%d" % (A, psyc_a)], "_psyc._tcp." + B: ["%s:%d" % (B, psyc_b)]}))
-            pa = st.enter_context(Prosody(tmp, domain=A, users={"alice": "alicepw"}, component=(B, SECRET),
-                                          name="prosody-a"))
-            pb = st.enter_context(Prosody(tmp, domain=B, users={"bob": "bobpw"}, component=(A, SECRET),
-                                          name="prosody-b"))
-            pa.start()
-            pb.start()
-            state_a = os.path.join(tmp, "state-a")
-            cfg_b = psycgate_config(B, os.path.join(tmp, "state-b"), psyc_b, dns_port=dns.port, component=A,
-                                    comp_port=pb.comp_port, secret=SECRET).replace(
-                                        "[psyc]\nlisten", "[psyc]\nack_delay = 3000\nlisten")
-            cfg_a = psycgate_config(A, state_a, psyc_a, dns_port=dns.port, component=B, comp_port=pa.comp_port,
-                                    secret=SECRET)
+            fed = Federation(st, tmp, SECRET, users_a={"alice": "alicepw"}, users_b={"bob": "bobpw"}, a=A, b=B)
+            pa, pb, state_a = fed.pa, fed.pb, fed.state_a
+            cfg_a = fed.config_a()
+            # B acknowledges at most every 3 s: a wide window for the kills.
+            cfg_b = fed.config_b().replace("[psyc]\nlisten", "[psyc]\nack_delay = 3000\nlisten")
             ga = st.enter_context(Psycgate(tmp, binary, cfg_a, name="psycgate-a"))
             ga.wait_log(r"component b\.test linked", 15)
             alice = RosterClient(ALICE, "alicepw", IP, pa.c2s_port)

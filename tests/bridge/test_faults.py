@@ -34,8 +34,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bridgetest import (IP, Fail, FakeDNS, Prosody, Psycgate, RosterClient, check,  # noqa: E402
-                        close_loop, deadline, free_ports, iq_get, psycgate_config, run, wait_line)
+from bridgetest import (IP, Fail, Federation, Psycgate, RosterClient, check, close_loop,  # noqa: E402
+                        deadline, iq_get, run, wait_line)
 
 A, B = "a.test", "b.test"
 SECRET = "faults-secret"
@@ -59,22 +59,11 @@ def main():
     ok = False
     try:
         with contextlib.ExitStack() as st:
-            psyc_a, psyc_b = free_ports(2, IP)
-            dns = st.enter_context(FakeDNS(
-                tmp, a={A: IP, B: IP},
-                srv={"_psyc._tcp." + A: ["%s:%d" % (A, psyc_a)], "_psyc._tcp." + B: ["%s:%d" % (B, psyc_b)]}))
-            pa = st.enter_context(Prosody(tmp, domain=A, users={"alice": "alicepw"}, component=(B, SECRET),
-                                          name="prosody-a"))
-            pb = st.enter_context(Prosody(tmp, domain=B, users={"bob": "bobpw"}, component=(A, SECRET),
-                                          name="prosody-b"))
-            pa.start()
-            pb.start()
-            cfg_b = psycgate_config(B, os.path.join(tmp, "state-b"), psyc_b, dns_port=dns.port, component=A,
-                                    comp_port=pb.comp_port, secret=SECRET)
-            cfg_a = psycgate_config(
-                A, os.path.join(tmp, "state-a"), psyc_a, dns_port=dns.port, component=B, comp_port=pa.comp_port,
-                secret=SECRET).replace("[psyc]\nlisten", "[psyc]\ngive_up = 8\nlisten") + \
-                "[bridge]\niq_timeout = 2\n"
+            fed = Federation(st, tmp, SECRET, users_a={"alice": "alicepw"}, users_b={"bob": "bobpw"}, a=A, b=B)
+            pa, pb = fed.pa, fed.pb
+            cfg_b = fed.config_b()
+            cfg_a = fed.config_a(extra="[bridge]\niq_timeout = 2\n").replace(
+                "[psyc]\nlisten", "[psyc]\ngive_up = 8\nlisten")
             ga = st.enter_context(Psycgate(tmp, binary, cfg_a, name="psycgate-a"))
             ga.wait_log(r"component b\.test linked", 15)
             alice = RosterClient(ALICE, "alicepw", IP, pa.c2s_port)

@@ -46,8 +46,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bridgetest import (IP, Fail, FakeDNS, Prosody, Psycgate, RosterClient, assert_no_s2s,  # noqa: E402
-                        bare, check, close_loop, deadline, free_ports, psycgate_config, soft, wait_line)
+from bridgetest import (IP, Fail, Federation, Psycgate, RosterClient, assert_no_s2s, bare,  # noqa: E402
+                        check, close_loop, deadline, soft, wait_line)
 
 A, B = "a.test", "b.test"
 SECRET = "federation-secret"
@@ -71,26 +71,13 @@ def main():
     problems = []
     try:
         with contextlib.ExitStack() as st:
-            psyc_a, psyc_b, s2s_a, s2s_b = free_ports(4, IP)
-            dns = st.enter_context(FakeDNS(
-                tmp, a={A: IP, B: IP},
-                srv={"_psyc._tcp." + A: ["%s:%d" % (A, psyc_a)], "_psyc._tcp." + B: ["%s:%d" % (B, psyc_b)],
-                     "_xmpp-server._tcp." + A: ["%s:%d" % (A, s2s_a)],
-                     "_xmpp-server._tcp." + B: ["%s:%d" % (B, s2s_b)]}))
-            pa = st.enter_context(Prosody(tmp, domain=A, users={"alice": "alicepw"}, component=(B, SECRET),
-                                          s2s=True, s2s_port=s2s_a, dns_port=dns.port, name="prosody-a"))
-            pb = st.enter_context(Prosody(tmp, domain=B, users={"bob": "bobpw", "carol": "carolpw"}, component=(A, SECRET),
-                                          s2s=True, s2s_port=s2s_b, dns_port=dns.port, name="prosody-b"))
-            pa.start()
-            pb.start()
+            fed = Federation(st, tmp, SECRET, users_a={"alice": "alicepw"},
+                             users_b={"bob": "bobpw", "carol": "carolpw"}, a=A, b=B, s2s=True)
+            dns, pa, pb = fed.dns, fed.pa, fed.pb
             print("ok - Prosody a.test (c2s %d, component b.test on %d), b.test (c2s %d, component a.test on %d)"
                   % (pa.c2s_port, pa.comp_port, pb.c2s_port, pb.comp_port))
-            ga = st.enter_context(Psycgate(tmp, binary, psycgate_config(
-                A, os.path.join(tmp, "state-a"), psyc_a, dns_port=dns.port, component=B, comp_port=pa.comp_port,
-                secret=SECRET), name="psycgate-a"))
-            gb = st.enter_context(Psycgate(tmp, binary, psycgate_config(
-                B, os.path.join(tmp, "state-b"), psyc_b, dns_port=dns.port, component=A, comp_port=pb.comp_port,
-                secret=SECRET), name="psycgate-b"))
+            ga = st.enter_context(Psycgate(tmp, binary, fed.config_a(), name="psycgate-a"))
+            gb = st.enter_context(Psycgate(tmp, binary, fed.config_b(), name="psycgate-b"))
             ga.wait_log(r"component b\.test linked to 127\.0\.0\.1:%d" % pa.comp_port, 15)
             gb.wait_log(r"component a\.test linked to 127\.0\.0\.1:%d" % pb.comp_port, 15)
             print("ok - psycgate-A serves b.test at Prosody a.test, psycgate-B serves a.test at Prosody b.test")
