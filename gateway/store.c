@@ -33,6 +33,7 @@ enum {
     ST_KVGET,
     ST_KVEACH,
     ST_QREMOVE_UPTO,
+    ST_SUBREMOTES,
     ST_COUNT_
 };
 
@@ -68,6 +69,7 @@ static const char *const store_sql[ST_COUNT_] = {
     [ST_KVGET] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
     [ST_KVEACH] = "SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key",
     [ST_QREMOVE_UPTO] = "DELETE FROM queue WHERE dest = ?1 AND id <= ?2",
+    [ST_SUBREMOTES] = "SELECT DISTINCT remote FROM subscription ORDER BY remote",
 };
 
 /* The queue keeps insertion order with AUTOINCREMENT: ids are never
@@ -458,6 +460,17 @@ int store_sub_each_remote(store *s, const char *remote, unsigned mask,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         cb(ud, (const char *)sqlite3_column_text(st, 0), (unsigned)sqlite3_column_int(st, 1));
     int out = rc == SQLITE_DONE ? STORE_OK : store_fail(s, "subscription each remote");
+    sqlite3_reset(st);
+    return out;
+}
+
+int store_sub_remotes(store *s, void (*cb)(void *ud, const char *remote), void *ud)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_SUBREMOTES);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ud, (const char *)sqlite3_column_text(st, 0));
+    int out = rc == SQLITE_DONE ? STORE_OK : store_fail(s, "subscription remotes");
     sqlite3_reset(st);
     return out;
 }

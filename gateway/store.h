@@ -121,6 +121,10 @@ int store_sub_each(store *s, const char *local, unsigned mask,
 int store_sub_each_remote(store *s, const char *remote, unsigned mask,
                           void (*cb)(void *ud, const char *local, unsigned state), void *ud);
 
+/* Every remote entity with any stored relation, once each, sorted (the
+ * membership digests walk them, gateway/digest_peer.c). */
+int store_sub_remotes(store *s, void (*cb)(void *ud, const char *remote), void *ud);
+
 /* ------------------------------------------------------------------ */
 /* Counters (metrics that survive restarts)                           */
 

@@ -202,6 +202,27 @@ static void on_sub(void *ud, const char *remote, unsigned st)
     ss->state[ss->n++] = st;
 }
 
+typedef struct kvs {
+    int n;
+    char keys[4][32];
+    char vals[4][32];
+} kvs;
+
+static void on_kv(void *ud, const char *key, const void *value, size_t len)
+{
+    kvs *k = ud;
+    if (k->n < 4) {
+        snprintf(k->keys[k->n], sizeof k->keys[0], "%s", key);
+        snprintf(k->vals[k->n], sizeof k->vals[0], "%.*s", (int)len, (const char *)value);
+    }
+    k->n++;
+}
+
+static void on_remote(void *ud, const char *remote)
+{
+    on_kv(ud, remote, "", 0);
+}
+
 static void test_subscriptions(void **state)
 {
     (void)state;
@@ -227,26 +248,16 @@ static void test_subscriptions(void **state)
     assert_int_equal(by_remote.n, 2);
     assert_string_equal(by_remote.remote[0], "psyc://example.org/~alice");
     assert_string_equal(by_remote.remote[1], "psyc://example.org/~dave");
+    /* Every remote once, sorted. */
+    kvs r = {0};
+    assert_int_equal(store_sub_remotes(s, on_remote, &r), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.keys[0], "psyc://b.example/~bob");
+    assert_string_equal(r.keys[1], "psyc://c.example/~carol");
     store_sub_set(s, alice, "psyc://c.example/~carol", 0);
     store_commit(s);
     assert_int_equal(store_sub_get(s, alice, "psyc://c.example/~carol"), 0);
     store_close(s);
-}
-
-typedef struct kvs {
-    int n;
-    char keys[4][32];
-    char vals[4][32];
-} kvs;
-
-static void on_kv(void *ud, const char *key, const void *value, size_t len)
-{
-    kvs *k = ud;
-    if (k->n < 4) {
-        snprintf(k->keys[k->n], sizeof k->keys[0], "%s", key);
-        snprintf(k->vals[k->n], sizeof k->vals[0], "%.*s", (int)len, (const char *)value);
-    }
-    k->n++;
 }
 
 /* Key-value records survive a reopen, are per namespace, ordered by key;
