@@ -63,6 +63,8 @@ static const cfg_key_def cfg_schema[] = {
     {"psyc", "ack_delay", CFG_T_UINT, "0", 0, 60000, NULL},
     /* Peers (IPv4 or host names) that may send for any host (PSYC.md §5 rule 1). */
     {"psyc", "trusted", CFG_T_DOMAINS, "", 0, 0, NULL},
+    /* [metrics]: Prometheus text over HTTP (gateway/metrics.h); none by default. */
+    {"metrics", "listen", CFG_T_ADDRS, "none", 0, 0, NULL},
     /* [dns]: empty server = the system's resolver configuration. */
     {"dns", "server", CFG_T_SERVERS, "", 0, 0, NULL},
     {"dns", "static", CFG_T_STATIC_ROUTES, "", 0, 0, NULL},

@@ -14,6 +14,8 @@
 #include "gateway/psyc_circuit.h"
 #include "gateway/psyc_out.h"
 #include "gateway/psyc_ack.h"
+#include "gateway/metrics.h"
+#include "gateway/metrics_gw.h"
 #include "gateway/s2s_face.h"
 #include "gateway/store.h"
 #include "routing/routing.h"
@@ -171,6 +173,7 @@ static int gw_start_components(gw *g)
 
 int gw_start(gw *g)
 {
+    g->started_ms = uv_now(g->loop);
     const cfg_addr *addrs = NULL, *tls_addrs = NULL;
     size_t n = cfg_get_addrs(g->cfg, "psyc", "listen", &addrs);
     size_t n_tls = cfg_get_addrs(g->cfg, "psyc", "listen_tls", &tls_addrs);
@@ -241,6 +244,8 @@ int gw_start(gw *g)
         return -1;
     /* Last: what waited when we stopped goes out again. */
     psyc_out_resume(g->psyc_out);
+    if (metrics_start(g, &g->metrics) != 0 || metrics_gw_register(g->metrics, g) != 0)
+        return -1;
     return 0;
 }
 
@@ -253,6 +258,7 @@ void gw_stop(gw *g, const char *why)
              why, g->n_listeners, g->n_circuits, g->n_components);
     for (size_t i = 0; i < g->n_listeners; i++)
         listener_close(&g->listeners[i]);
+    metrics_stop(g->metrics);
     if (g->bridge)
         bridge_stop(g->bridge);
     if (g->commit_live) {
@@ -289,6 +295,8 @@ void gw_cleanup(gw *g)
     g->psyc_out = NULL;
     psyc_ack_free(g->acks);
     g->acks = NULL;
+    metrics_free(g->metrics);
+    g->metrics = NULL;
     store_close(g->store); /* commits what the last turn wrote */
     g->store = NULL;
     tls_ctx_free(g->tls);

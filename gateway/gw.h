@@ -47,6 +47,8 @@ typedef struct gw {
 
     psyc_out *psyc_out;       /* outgoing PSYC circuits and queues (psyc_out.c) */
     struct psyc_ack *acks;    /* counted packets taken once (psyc_ack.c) */
+    struct metrics *metrics;  /* [metrics] listen: Prometheus text (metrics.c) */
+    uint64_t started_ms;      /* uv_now at gw_start */
 
     component_link *components; /* one XEP-0114 link per [component] domain */
     size_t n_components;        /* initialised entries of components[] */

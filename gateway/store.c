@@ -34,6 +34,7 @@ enum {
     ST_KVEACH,
     ST_QREMOVE_UPTO,
     ST_SUBREMOTES,
+    ST_CEACH,
     ST_COUNT_
 };
 
@@ -70,6 +71,7 @@ static const char *const store_sql[ST_COUNT_] = {
     [ST_KVEACH] = "SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key",
     [ST_QREMOVE_UPTO] = "DELETE FROM queue WHERE dest = ?1 AND id <= ?2",
     [ST_SUBREMOTES] = "SELECT DISTINCT remote FROM subscription ORDER BY remote",
+    [ST_CEACH] = "SELECT name, value FROM counter ORDER BY name",
 };
 
 /* The queue keeps insertion order with AUTOINCREMENT: ids are never
@@ -487,6 +489,17 @@ int store_counter_add(store *s, const char *name, int64_t delta)
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, delta);
     return store_write(s, st, "counter add");
+}
+
+int store_counter_each(store *s, void (*cb)(void *ud, const char *name, int64_t value), void *ud)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_CEACH);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ud, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+    int out = rc == SQLITE_DONE ? STORE_OK : store_fail(s, "counter each");
+    sqlite3_reset(st);
+    return out;
 }
 
 int store_counter_get(store *s, const char *name, int64_t *value)

@@ -131,6 +131,8 @@ int store_sub_remotes(store *s, void (*cb)(void *ud, const char *remote), void *
 int store_counter_add(store *s, const char *name, int64_t delta);
 /* The value (0 when never set) in *value. */
 int store_counter_get(store *s, const char *name, int64_t *value);
+/* Every counter, ordered by name (for the metrics). */
+int store_counter_each(store *s, void (*cb)(void *ud, const char *name, int64_t value), void *ud);
 
 /* ------------------------------------------------------------------ */
 /* Key-value records: small durable state of one module, in a namespace
