@@ -25,7 +25,7 @@
 #define CONTACTS 1000
 #define SERVERS 50
 
-static const addr_map bench_map = {ADDR_MODE_NATURAL, NULL, NULL};
+static const addr_map bench_map = {.mode = ADDR_MODE_NATURAL};
 
 static double now_s(void)
 {

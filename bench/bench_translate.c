@@ -19,7 +19,7 @@
 
 #include "routing/translate.h"
 
-static const addr_map bench_map = {ADDR_MODE_NATURAL, NULL, NULL};
+static const addr_map bench_map = {.mode = ADDR_MODE_NATURAL};
 
 static double bench_now(void)
 {

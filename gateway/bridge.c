@@ -1,5 +1,8 @@
 /* bridge.c: stanzas <-> packets between the faces (see bridge.h). */
 #include "gateway/bridge.h"
+#include "gateway/bridge_resource.h"
+#include "gateway/bridge_xep33.h"
+#include "gateway/digest_peer.h"
 #include "gateway/bridge_outbox.h"
 
 #include <stdio.h>
@@ -9,6 +12,9 @@
 #include "gateway/component_link.h"
 #include "gateway/gw.h"
 #include "gateway/log.h"
+#include "gateway/mcast_ctx.h"
+#include "gateway/place_host.h"
+#include "gateway/place_local.h"
 #include "gateway/psyc_out.h"
 #include "gateway/s2s_face.h"
 #include "gateway/store.h"
@@ -81,6 +87,8 @@ static void bridge_note_subscription(bridge *b, const xml_node *st, int outbound
 static void bridge_on_burst(void *ud, const char *from, const void *payload, size_t len, int changed,
                             const char *const *rcpt, size_t n);
 
+static int bridge_fan_out_local(void *ud, const psyc_packet *p, const char *context, const char *peer);
+
 static component_link *bridge_component(bridge *b, const char *domain)
 {
     for (size_t i = 0; i < b->g->n_components; i++)
@@ -125,6 +133,11 @@ int bridge_init(bridge *b, gw *g)
     }
     b->entity = (routing_entity){.name = "psycgate", .version = PSYCGATE_VERSION,
                                  .boot_ms = uv_now(g->loop)};
+    bridge_resource_init(&b->resources);
+    if (bridge_register_init(b) != 0) {
+        log_error(COMP, NULL, "out of memory");
+        return -1;
+    }
     b->replies = replies_new(0, 0);
     if (!b->replies) {
         log_error(COMP, NULL, "out of memory");
@@ -144,6 +157,12 @@ int bridge_init(bridge *b, gw *g)
     }
     b->pc_timer.data = b;
     b->pc_timer_live = 1;
+    mcast_ctx_set_deliver(g->mcast, '~', bridge_fan_out_local, b);
+    b->x33 = bridge_xep33_new();
+    if (!b->x33) {
+        log_error(COMP, NULL, "out of memory");
+        return -1;
+    }
     b->outbox = bridge_outbox_new(b);
     if (!b->outbox) {
         log_error(COMP, NULL, "cannot set up the component outbox");
@@ -155,8 +174,7 @@ int bridge_init(bridge *b, gw *g)
     return 0;
 }
 
-/* 1 when a stanza from `from` has a face to leave by. */
-static int bridge_has_face(bridge *b, const char *from)
+int bridge_has_face(bridge *b, const char *from)
 {
     char domain[1024];
     jid_domain_of(from ? from : "", domain, sizeof domain);
@@ -175,6 +193,18 @@ static void pending_free(bridge_pending *p)
 }
 
 static void bridge_arm(bridge *b);
+
+/* A timeout error for a requester behind PSYC: the iq error as a packet
+ * (_failure_unsuccessful_delivery_timeout with _tag_relay). Takes iq. */
+static void bridge_timeout_to_psyc(bridge *b, xml_node *iq)
+{
+    psyc_packet p;
+    psyc_packet_init(&p);
+    if (translate_from_xmpp(&b->map, iq, &p, NULL) == TRANSLATE_OK)
+        psyc_out_send(b->g->psyc_out, &p);
+    psyc_packet_free(&p);
+    xml_node_free(iq);
+}
 
 /* Unanswered requests get <remote-server-timeout/> (RFC 6120 §8.3.3.16):
  * the entity behind PSYC did not answer in time. */
@@ -196,7 +226,10 @@ static void bridge_expire(bridge *b, uint64_t now, int all)
                 log_info(COMP, NULL, "iq %s from %s to %s: no answer within %llu s: <remote-server-timeout/>",
                          p->tag, p->requester, p->to, (unsigned long long)(b->iq_timeout_ms / 1000u));
                 b->stats.iq_timeouts++;
-                bridge_send_xmpp(b, iq);
+                if (p->psyc_requester)
+                    bridge_timeout_to_psyc(b, iq);
+                else
+                    bridge_send_xmpp(b, iq);
             } else {
                 xml_node_free(iq);
             }
@@ -243,7 +276,8 @@ static void bridge_arm(bridge *b)
 
 /* Notes an iq request that went to PSYC (one timeout for all: the list
  * stays in deadline order). */
-static void bridge_pending_add(bridge *b, const char *tag, const char *requester, const char *to)
+static void bridge_pending_add(bridge *b, const char *tag, const char *requester, const char *to,
+                               int psyc_requester)
 {
     if (b->n_pending >= BRIDGE_MAX_PENDING)
         bridge_expire(b, b->pending->deadline_ms, 0); /* the oldest answers now */
@@ -255,6 +289,7 @@ static void bridge_pending_add(bridge *b, const char *tag, const char *requester
         return;
     }
     p->deadline_ms = uv_now(b->g->loop) + b->iq_timeout_ms;
+    p->psyc_requester = psyc_requester;
     if (b->pending_tail)
         b->pending_tail->next = p;
     else
@@ -348,7 +383,11 @@ void bridge_cleanup(bridge *b)
     b->expired_tail = NULL;
     b->n_expired = 0;
     replies_free(b->replies);
+    bridge_register_cleanup(b);
+    bridge_resource_clear(&b->resources);
     b->replies = NULL;
+    bridge_xep33_free(b->x33);
+    b->x33 = NULL;
     bridge_outbox_free(b->outbox);
     b->outbox = NULL;
 }
@@ -383,7 +422,9 @@ static void bridge_refuse(bridge *b, const xml_node *st, const char *cond, const
 
 static int bridge_local_services(bridge *b, const xml_node *st, const char *domain)
 {
-    xml_node *reply = routing_echo(st, domain);
+    xml_node *reply = bridge_register_reply(b, st);
+    if (!reply)
+        reply = routing_echo(st, domain);
     if (!reply)
         reply = routing_entity_answer(st, &b->entity, uv_now(b->g->loop));
     if (!reply)
@@ -467,6 +508,7 @@ static void bridge_presence_unicast(bridge *b, const xml_node *tmpl, const char 
     psyc_packet_init(&p);
     if (translate_from_xmpp(&b->map, st, &p, NULL) == TRANSLATE_OK) {
         b->stats.to_psyc++;
+        mcast_ctx_count_unicast(b->g->mcast, NULL, &p); /* per-link counters, both modes */
         psyc_out_send(b->g->psyc_out, &p);
     }
     psyc_packet_free(&p);
@@ -487,7 +529,11 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
         return;
     }
     /* Who of the other side may see this sender's presence, by host. */
-    strlist subs = STRLIST_INIT;
+    strlist subs = STRLIST_INIT, mc_hosts = STRLIST_INIT;
+    /* [multicast] enabled = no: every copy one to one (the bench baseline). */
+    int mc_on = mcast_ctx_enabled(b->g->mcast) || !b->g->mcast, mc_state = 0;
+    psyc_packet mc;
+    psyc_packet_init(&mc);
     char bare[1024];
     bridge_bare(from, bare, sizeof bare);
     if (changed && b->g->store)
@@ -536,26 +582,33 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
         /* A broadcast reaches every subscriber there: one multicast, and
          * the other side fans out. Anything less (a directed presence, a
          * recipient we hold no subscription for) goes one to one. */
-        int multicast = changed && subscribers > 0 && covered == subscribers && in_burst == subscribers;
+        int multicast = mc_on && changed && subscribers > 0 && covered == subscribers && in_burst == subscribers;
         int sent = 0;
-        if (multicast) {
+        if (multicast && mc_state == 0) {
+            /* The context packet is the same for every host: built once. */
             xml_node *st = xml_node_copy(tmpl);
-            psyc_packet p, mc;
+            psyc_packet p;
             psyc_packet_init(&p);
-            psyc_packet_init(&mc);
-            if (st && xml_attr_set(st, "to", rcpt[i]) == 0 &&
-                translate_from_xmpp(&b->map, st, &p, NULL) == TRANSLATE_OK && translate_as_multicast(&p, &mc) == 0) {
-                b->stats.presence_multicasts++;
-                b->stats.presence_copies_saved += in_burst - 1;
-                b->stats.to_psyc++;
-                log_info(COMP, NULL, "presence of %s -> one %.*s multicast to %s for %zu subscribers", from,
-                         (int)mc.method.len, mc.method.ptr, host, in_burst);
-                psyc_out_send_via(b->g->psyc_out, psyc_str_c(host), &mc);
-                sent = 1;
-            }
-            psyc_packet_free(&mc);
+            mc_state = st && xml_attr_set(st, "to", rcpt[i]) == 0 &&
+                               translate_from_xmpp(&b->map, st, &p, NULL) == TRANSLATE_OK &&
+                               translate_as_multicast(&p, &mc) == 0
+                           ? 1
+                           : -1;
             psyc_packet_free(&p);
             xml_node_free(st);
+        }
+        if (multicast && mc_state == 1) {
+            b->stats.presence_multicasts++;
+            b->stats.presence_copies_saved += in_burst - 1;
+            log_info(COMP, NULL, "presence of %s -> one %.*s multicast to %s for %zu subscribers", from,
+                     (int)mc.method.len, mc.method.ptr, host, in_burst);
+            /* The hosts become the routes of the person's context
+             * (gateway/mcast_ctx.h: a tree among psycgates). */
+            if (b->g->mcast)
+                strlist_push(&mc_hosts, host);
+            else
+                psyc_out_send_via(b->g->psyc_out, psyc_str_c(host), &mc);
+            sent = 1;
         }
         for (size_t k = i; k < n; k++) {
             if (done[k] == 2 && !sent)
@@ -564,6 +617,16 @@ static void bridge_on_burst(void *ud, const char *from, const void *payload, siz
                 done[k] = 1;
         }
     }
+    const psyc_modifier *ctx = mc_hosts.n ? psyc_packet_find_routing(&mc, "_context") : NULL;
+    if (ctx) {
+        char person[PSYC_UNIFORM_MAX + 1];
+        snprintf(person, sizeof person, "%.*s", (int)ctx->value.len, ctx->value.ptr);
+        b->stats.to_psyc++;
+        mcast_ctx_route_set(b->g->mcast, person, (const char *const *)mc_hosts.v, mc_hosts.n);
+        mcast_ctx_send(b->g->mcast, person, &mc);
+    }
+    psyc_packet_free(&mc);
+    strlist_free(&mc_hosts);
     free(rh);
     free(sh);
     free(done);
@@ -615,9 +678,13 @@ static int bridge_coalesce(bridge *b, const xml_node *st)
 }
 
 /* A presence multicast for a person on another host: one stanza to each
- * of our users who sees that person's presence (the store's TO bit). */
-static int bridge_fan_out(bridge *b, const psyc_packet *p, const char *peer)
+ * of our users who sees that person's presence (the store's TO bit). The
+ * deliver callback of gateway/mcast_ctx.h for '~' contexts: it runs once
+ * per packet, in the person's order. */
+static int bridge_fan_out_local(void *ud, const psyc_packet *p, const char *context, const char *peer)
 {
+    bridge *b = ud;
+    (void)context;
     const psyc_modifier *ctx = psyc_packet_find_routing(p, "_context");
     psyc_uniform u;
     if (!ctx || psyc_packet_find_routing(p, "_target") || !b->g->store || !p->method.ptr ||
@@ -641,18 +708,21 @@ static int bridge_fan_out(bridge *b, const psyc_packet *p, const char *peer)
         return 0;
     strlist locals = STRLIST_INIT;
     store_sub_each_remote(b->g->store, remote, STORE_SUB_TO, bridge_collect, &locals);
-    size_t sent = 0;
-    for (size_t i = 0; i < locals.n; i++) {
+    /* One stanza translated toward the first subscriber is the template
+     * for all (only 'to' differs): bridge_xep33_fanout sends it as one
+     * XEP-0033 stanza per XMPP server with a multicast service, else one
+     * stanza per subscriber. */
+    xml_node *tmpl = NULL;
+    for (size_t i = 0; !tmpl && i < locals.n; i++) {
         psyc_buf lu;
         psyc_buf_init(&lu);
-        xml_node *st = NULL;
-        if (addr_jid_to_uniform(&b->map, locals.v[i], &lu, NULL) == ADDR_OK && psyc_buf_putc(&lu, '\0') == 0 &&
-            translate_to_xmpp_for(&b->map, p, lu.data, &st) == TRANSLATE_OK) {
-            sent++;
-            bridge_send_xmpp(b, st);
-        }
+        if (addr_jid_to_uniform(&b->map, locals.v[i], &lu, NULL) != ADDR_OK || psyc_buf_putc(&lu, '\0') != 0 ||
+            translate_to_xmpp_for(&b->map, p, lu.data, &tmpl) != TRANSLATE_OK)
+            tmpl = NULL;
         psyc_buf_free(&lu);
     }
+    size_t sent = tmpl ? bridge_xep33_fanout(b, tmpl, (const char *const *)locals.v, locals.n) : 0;
+    xml_node_free(tmpl);
     b->stats.psyc_in++;
     b->stats.presence_fanout += sent;
     log_info(COMP, peer, "%.*s multicast of %s -> %zu stanzas to our subscribers", (int)p->method.len,
@@ -661,9 +731,26 @@ static int bridge_fan_out(bridge *b, const psyc_packet *p, const char *peer)
     return 1;
 }
 
+/* Context packets (trees, relays, resends) go through the distribution
+ * manager, which orders them and calls bridge_fan_out_local. */
+static int bridge_fan_out(bridge *b, const psyc_packet *p, const char *peer)
+{
+    if (b->g->mcast)
+        return mcast_ctx_receive(b->g->mcast, p, peer);
+    return bridge_fan_out_local(b, p, NULL, peer);
+}
+
 void bridge_from_xmpp(bridge *b, xml_node *st, const char *domain)
 {
     b->stats.xmpp_in++;
+    /* Rooms and the places we host (issue 7, gateway/place_local.h). */
+    if (place_local_from_xmpp(b->g->place_local, st, domain)) {
+        xml_node_free(st);
+        return;
+    }
+    bridge_resource_note(&b->resources, st);
+    if (bridge_xep33_from_xmpp(b, st, domain))
+        return;
     if (bridge_local_services(b, st, domain) || bridge_coalesce(b, st)) {
         xml_node_free(st);
         return;
@@ -695,9 +782,17 @@ void bridge_from_xmpp(bridge *b, xml_node *st, const char *domain)
             const char *type = xml_attr_get(st, "type");
             if (id && from && strcmp(st->name, "iq") == 0 && type &&
                 (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
-                bridge_pending_add(b, id, from, attr_or(st, "to"));
+                bridge_pending_add(b, id, from, attr_or(st, "to"), 0);
+            /* An answer to a request from PSYC: no timeout for it now; one
+             * after it is dropped (the requester had its error). */
+            if (id && strcmp(st->name, "iq") == 0 && type &&
+                (strcmp(type, "result") == 0 || strcmp(type, "error") == 0) &&
+                !bridge_pending_done(b, id, attr_or(st, "to")) && bridge_expired(b, id, attr_or(st, "to")))
+                log_info(COMP, NULL, "iq %s from %s to %s dropped: it came after the requester's timeout", id,
+                         attr_or(st, "from"), attr_or(st, "to"));
+            else
+                psyc_out_send(b->g->psyc_out, &p);
             bridge_note_subscription(b, st, 1);
-            psyc_out_send(b->g->psyc_out, &p);
         }
     } else if (rc == TRANSLATE_IGNORE) {
         log_debug(COMP, NULL, "<%s/> from %s to %s: nothing to translate", st->name, attr_or(st, "from"),
@@ -729,11 +824,23 @@ static void bridge_bounce_psyc(bridge *b, const psyc_packet *p, const char *mc, 
 
 int bridge_from_psyc(bridge *b, const psyc_packet *p, const char *peer)
 {
+    if (digest_peer_from_psyc(b->g->digest, p, peer)) /* membership digests (issue 7) */
+        return 1;
     if (bridge_fan_out(b, p, peer))
+        return 1;
+    /* Requests to our places, and places' packets for our occupants. */
+    if (place_host_from_psyc(b->g->place_host, p, peer) || place_local_from_psyc(b->g->place_local, p, peer))
         return 1;
     const psyc_modifier *t = psyc_packet_find_routing(p, "_target");
     if (!t || !p->method.ptr || !routing_psyc_is_local(t->value, b->g->host))
         return 0;
+    psyc_packet direct;
+    if (bridge_resource_direct(b, p, &direct)) {
+        /* To the client we last saw (gateway/bridge_resource.h). */
+        int taken = bridge_from_psyc(b, &direct, peer);
+        psyc_packet_free(&direct);
+        return taken;
+    }
     /* Our root and our own PSYC services stay with routing. */
     psyc_uniform u;
     if (psyc_uniform_parse(&u, t->value) != PSYC_UNI_OK || !u.entity_type ||
@@ -750,6 +857,10 @@ int bridge_from_psyc(bridge *b, const psyc_packet *p, const char *peer)
     }
     b->stats.psyc_in++;
     const psyc_modifier *relay = psyc_packet_find_routing(p, "_tag_relay");
+    if (!relay) /* psyced answers with _tag_reply (PSYC.md §4.5), routing or not */
+        relay = psyc_packet_find_routing(p, "_tag_reply");
+    if (!relay)
+        relay = psyc_packet_find_entity(p, "_tag_reply");
     if (rc == TRANSLATE_OK && relay) {
         /* An answer: to the client that asked, and an error from the JID
          * it asked (clients match errors by id and 'from'). */
@@ -783,6 +894,10 @@ int bridge_from_psyc(bridge *b, const psyc_packet *p, const char *peer)
                  attr_or(st, "from"), attr_or(st, "to"));
         b->stats.to_xmpp++;
         bridge_note_subscription(b, st, 0);
+        /* A request from PSYC times out like ours (bridge_expire). */
+        const char *type = xml_attr_get(st, "type"), *id = xml_attr_get(st, "id");
+        if (id && strcmp(st->name, "iq") == 0 && type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
+            bridge_pending_add(b, id, attr_or(st, "from"), attr_or(st, "to"), 1);
         bridge_send_xmpp(b, st);
     } else if (rc == TRANSLATE_ERR_ADDRESS) {
         log_info(COMP, peer, "%.*s from %.*s to %.*s: no XMPP address for it", (int)p->method.len,

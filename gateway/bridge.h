@@ -24,6 +24,7 @@
 #include "psyc/psyc.h"
 #include "routing/addr.h"
 #include "routing/coalesce.h"
+#include "gateway/bridge_register.h"
 #include "routing/entity.h"
 #include "routing/replies.h"
 #include "xmpp/xml.h"
@@ -41,11 +42,13 @@ typedef struct bridge_stats {
     uint64_t presence_fanout;      /* stanzas made from received multicasts */
 } bridge_stats;
 
-/* An iq request sent to PSYC, until its answer comes or it times out. */
+/* An iq request sent to PSYC (or, psyc_requester, from PSYC to XMPP),
+ * until its answer comes or it times out. */
 typedef struct bridge_pending {
     struct bridge_pending *next;
     char *tag, *requester, *to;
     uint64_t deadline_ms;
+    int psyc_requester;            /* asked from PSYC: the timeout goes back as a packet */
 } bridge_pending;
 
 typedef struct bridge {
@@ -65,6 +68,9 @@ typedef struct bridge {
     struct bridge_outbox *outbox;  /* stanzas waiting for a component link */
     uv_timer_t pc_timer;           /* closes presence bursts */
     int pc_timer_live;
+    bridge_reg reg;                /* XEP-0077 nicks (gateway/bridge_register.h) */
+    strtab resources;              /* users' last clients (gateway/bridge_resource.h) */
+    struct bridge_xep33 *x33;      /* XEP-0033 discovery cache (gateway/bridge_xep33.h) */
     bridge_stats stats;
 } bridge;
 
@@ -89,5 +95,9 @@ int bridge_from_psyc(bridge *b, const psyc_packet *p, const char *peer);
 /* Sends a stanza toward XMPP by its 'from' domain (takes it). 0 sent or
  * queued, -1 no face for that domain (logged, dropped). */
 int bridge_send_xmpp(bridge *b, xml_node *stanza);
+
+/* 1 when a stanza from `jid` has a face to leave by: its domain is one of
+ * our [component] domains or an [s2s] domain we serve. */
+int bridge_has_face(bridge *b, const char *jid);
 
 #endif

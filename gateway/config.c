@@ -100,6 +100,28 @@ static const cfg_key_def cfg_schema[] = {
     {"bridge", "transport", CFG_T_DOMAINS, "", 0, 0, NULL},
     /* An iq sent to PSYC without an answer gets remote-server-timeout. */
     {"bridge", "iq_timeout", CFG_T_UINT, "30", 1, 3600, NULL},
+    /* [multicast] (issue 7, gateway/mcast_ctx.h): context trees among
+     * psycgates. enabled = no: per-recipient fan-out (the bench baseline);
+     * fanout: children per tree node; history: packets kept per context
+     * for resends. */
+    {"multicast", "enabled", CFG_T_BOOL, "yes", 0, 0, NULL},
+    {"multicast", "fanout", CFG_T_UINT, "8", 1, 1024, NULL},
+    {"multicast", "history", CFG_T_UINT, "1024", 16, 1000000, NULL},
+    /* Seconds between membership digests with peer psycgates
+     * (gateway/digest_peer.h); 0 = none. */
+    {"multicast", "digest_interval", CFG_T_UINT, "300", 0, 86400, NULL},
+    /* [places] (issue 7, gateway/place_host.h): places we host. history:
+     * messages a late joiner is shown; domain: a served domain whose JIDs
+     * ROOM@domain name our places psyc://HOST/@ROOM (natural mode, where
+     * our own host is the XMPP server's domain). */
+    {"places", "history", CFG_T_UINT, "20", 0, 1000, NULL},
+    {"places", "domain", CFG_T_DOMAINS, "", 0, 0, NULL},
+    /* Seconds a member server's casts may wait for a circuit before its
+     * members leave the place (netsplit, _notice_place_leave_netburp). */
+    {"places", "netsplit", CFG_T_UINT, "120", 1, 86400, NULL},
+    /* XMPP MUC services behind us whose rooms ROOM@SERVICE PSYC people join
+     * as psyc://SERVICE/@ROOM (gateway/place_muc.h). */
+    {"places", "muc", CFG_T_DOMAINS, "", 0, 0, NULL},
 };
 
 #define CFG_N_KEYS (sizeof cfg_schema / sizeof cfg_schema[0])

@@ -8,6 +8,11 @@
 #include <sys/utsname.h>
 
 #include "gateway/bridge.h"
+#include "gateway/digest_peer.h"
+#include "gateway/place_host.h"
+#include "gateway/place_local.h"
+#include "gateway/place_muc.h"
+#include "gateway/mcast_ctx.h"
 #include "gateway/component_link.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
@@ -234,6 +239,10 @@ int gw_start(gw *g)
     rc = gw_start_components(g);
     if (rc < 0)
         return rc;
+    /* Context distribution (issue 7): before the bridge, which delivers through it. */
+    g->mcast = mcast_ctx_new(g);
+    if (!g->mcast)
+        return UV_ENOMEM;
     /* Last: it checks its transport domain against the faces. */
     g->bridge = calloc(1, sizeof *g->bridge);
     if (!g->bridge) {
@@ -242,6 +251,17 @@ int gw_start(gw *g)
     }
     if (bridge_init(g->bridge, g) != 0)
         return -1;
+    /* Places we host and our users in places (issue 7): beside the bridge. */
+    g->place_host = place_host_new(g);
+    g->place_local = place_local_new(g);
+    g->place_muc = place_muc_new(g);
+    if (!g->place_host || !g->place_local || !g->place_muc) {
+        log_error(COMP, NULL, "out of memory");
+        return UV_ENOMEM;
+    }
+    g->digest = digest_peer_new(g); /* membership digests (issue 7) */
+    if (!g->digest)
+        return UV_ENOMEM;
     /* Last: what waited when we stopped goes out again. */
     psyc_out_resume(g->psyc_out);
     if (metrics_start(g, &g->metrics) != 0 || metrics_gw_register(g->metrics, g) != 0)
@@ -261,6 +281,9 @@ void gw_stop(gw *g, const char *why)
     metrics_stop(g->metrics);
     if (g->bridge)
         bridge_stop(g->bridge);
+    place_host_stop(g->place_host);
+    mcast_ctx_stop(g->mcast); /* after the bridge's last bursts, before psyc_out */
+    digest_peer_stop(g->digest);
     if (g->commit_live) {
         uv_close((uv_handle_t *)&g->commit, NULL);
         g->commit_live = 0;
@@ -293,8 +316,18 @@ void gw_cleanup(gw *g)
     /* Circuits hold their own reference to the SSL_CTX; all are gone by now. */
     psyc_out_free(g->psyc_out);
     g->psyc_out = NULL;
+    mcast_ctx_free(g->mcast);
+    g->mcast = NULL;
     psyc_ack_free(g->acks);
     g->acks = NULL;
+    place_muc_free(g->place_muc);
+    g->place_muc = NULL;
+    place_local_free(g->place_local);
+    g->place_local = NULL;
+    place_host_free(g->place_host);
+    g->place_host = NULL;
+    digest_peer_free(g->digest);
+    g->digest = NULL;
     metrics_free(g->metrics);
     g->metrics = NULL;
     store_close(g->store); /* commits what the last turn wrote */

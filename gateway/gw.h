@@ -46,7 +46,12 @@ typedef struct gw {
     uint64_t circuits_total;
 
     psyc_out *psyc_out;       /* outgoing PSYC circuits and queues (psyc_out.c) */
+    struct mcast_ctx *mcast;  /* context trees among psycgates (mcast_ctx.c, issue 7) */
     struct psyc_ack *acks;    /* counted packets taken once (psyc_ack.c) */
+    struct place_host *place_host;   /* places we host (place_host.c, issue 7) */
+    struct place_local *place_local; /* our XMPP users in places (place_local.c) */
+    struct place_muc *place_muc;     /* XMPP MUC rooms as places (place_muc.c) */
+    struct digest_peer *digest;      /* membership digests with peers (digest_peer.c, issue 7) */
     struct metrics *metrics;  /* [metrics] listen: Prometheus text (metrics.c) */
     uint64_t started_ms;      /* uv_now at gw_start */
 

@@ -9,6 +9,7 @@
 #include "gateway/bridge_outbox.h"
 #include "gateway/component_link.h"
 #include "gateway/gw.h"
+#include "gateway/mcast_ctx.h"
 #include "gateway/metrics.h"
 #include "gateway/psyc_ack.h"
 #include "gateway/psyc_circuit.h"
@@ -172,5 +173,7 @@ int metrics_gw_register(metrics *m, gw *g)
     rc |= metrics_add_source(m, mg_bridge, g);
     rc |= metrics_add_source(m, mg_xmpp, g);
     rc |= metrics_add_source(m, mg_store, g);
+    if (g->mcast)
+        rc |= metrics_add_source(m, mcast_ctx_metrics, g->mcast);
     return rc ? -1 : 0;
 }

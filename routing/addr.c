@@ -327,6 +327,21 @@ static int addr_transport_from_jid(const addr_map *m, const jid_t *j, psyc_buf *
 static int addr_user_from_jid(const addr_map *m, const jid_t *j, psyc_buf *out)
 {
     int rc = addr_put_root(m->gw_host, strlen(m->gw_host), out);
+    if (rc == ADDR_OK && j->local && m->reg.nick_of) {
+        /* A registered user is psyc://G/~NICK (addr_registry). */
+        psyc_buf bare;
+        psyc_buf_init(&bare);
+        const char *nick = NULL;
+        if (psyc_buf_append(&bare, j->local, j->local_len) || psyc_buf_putc(&bare, '@') ||
+            psyc_buf_append(&bare, j->domain, j->domain_len) || !addr_cstr(&bare))
+            rc = ADDR_ERR_NOMEM;
+        else
+            nick = m->reg.nick_of(m->reg.ud, bare.data);
+        psyc_buf_free(&bare);
+        if (nick) {
+            return psyc_buf_putc(out, '~') != 0 ? ADDR_ERR_NOMEM : addr_pct_encode(nick, strlen(nick), out);
+        }
+    }
     if (rc == ADDR_OK && psyc_buf_putc(out, '~') != 0)
         rc = ADDR_ERR_NOMEM;
     if (rc == ADDR_OK && j->local)
@@ -471,6 +486,14 @@ static int addr_uniform_to_jid_parsed(const addr_map *m, const psyc_uniform *u, 
         const char *at = NULL;
         if (u->entity_type == '~' && addr_pct_decode(u->nick.ptr, u->nick.len, &name) == ADDR_OK)
             at = addr_last_at(&name);
+        const char *reg = NULL;
+        if (!at && u->entity_type == '~' && m->reg.jid_of && name.len && addr_cstr(&name))
+            reg = m->reg.jid_of(m->reg.ud, name.data); /* a registered nick */
+        if (reg) {
+            rc = addr_xmpp_to_jid(reg, resource, out);
+            psyc_buf_free(&name);
+            goto done;
+        }
         if (at) {
             rc = addr_user_to_jid(&name, at, resource, out);
             psyc_buf_free(&name);

@@ -26,6 +26,7 @@
  *     T                    <-> psyc://G/
  *     alice@example.org    <-> psyc://G/~alice@example.org   (any other domain)
  *     example.org          <-> psyc://G/~@example.org        (its server)
+ *     bob@example.org      <-> psyc://G/~NICK   (registered with that nick, addr_registry)
  *
  * Names. A JID localpart carries the name XEP-0106-escaped: the ten
  * characters a localpart cannot hold (space " & ' / : < > @ \) are written
@@ -66,10 +67,23 @@ typedef enum addr_mode {
     ADDR_MODE_TRANSPORT = 1,
 } addr_mode;
 
+/* TRANSPORT: users of other domains registered with a nick (XEP-0077,
+ * routing/register.h) appear as psyc://G/~NICK instead of
+ * psyc://G/~user@domain, both ways. nick_of: the (lower-case) nick of a
+ * bare JID, or NULL; jid_of: the bare JID of a nick, or NULL. The table
+ * belongs to the caller (the gateway fills it from its store); addr only
+ * asks. NULL functions: nobody is registered. */
+typedef struct addr_registry {
+    const char *(*nick_of)(void *ud, const char *bare_jid);
+    const char *(*jid_of)(void *ud, const char *nick);
+    void *ud;
+} addr_registry;
+
 typedef struct addr_map {
     addr_mode mode;
     const char *gw_host;   /* TRANSPORT: our PSYC host G (lower case) */
     const char *transport; /* TRANSPORT: the component domain T (lower case) */
+    addr_registry reg;     /* TRANSPORT: registered nicks (may be all NULL) */
 } addr_map;
 
 typedef enum addr_err {

@@ -10,10 +10,10 @@
  * (XEP-0030 §3.1: a feature listed must be supported). */
 static const char *const entity_features[] = {
     ENTITY_NS_DISCO_INFO, ENTITY_NS_DISCO_ITEMS, ENTITY_NS_VERSION, ENTITY_NS_LAST, ENTITY_NS_PING,
+    "http://jabber.org/protocol/address", /* XEP-0033 §2.1: gateway/bridge_xep33.c expands */
 };
 
-/* <iq type='result' from=to to=from id=id/> */
-static xml_node *entity_result(const xml_node *iq)
+xml_node *routing_entity_result(const xml_node *iq)
 {
     xml_node *r = xml_elem_new("iq", NULL);
     const char *from = xml_attr_get(iq, "from"), *to = xml_attr_get(iq, "to"), *id = xml_attr_get(iq, "id");
@@ -31,16 +31,20 @@ static int entity_text_child(xml_node *parent, const char *name, const char *tex
     return c && xml_text_add(c, text, strlen(text)) ? 0 : -1;
 }
 
-static xml_node *entity_disco_info(const xml_node *iq)
+static xml_node *entity_disco_info(const xml_node *iq, const routing_entity *e)
 {
-    xml_node *r = entity_result(iq);
+    xml_node *r = routing_entity_result(iq);
     xml_node *q = r ? xml_elem_add(r, "query", ENTITY_NS_DISCO_INFO) : NULL;
     xml_node *id = q ? xml_elem_add(q, "identity", NULL) : NULL;
     int bad = !id || xml_attr_set(id, "category", "gateway") || xml_attr_set(id, "type", "psyc") ||
               xml_attr_set(id, "name", "PSYC gateway");
-    for (size_t i = 0; !bad && i < sizeof entity_features / sizeof entity_features[0]; i++) {
+    size_t n = sizeof entity_features / sizeof entity_features[0];
+    for (size_t i = 0; !bad && i <= n; i++) {
+        /* XEP-0077 §4: registration, where the gateway takes it. */
+        if (i == n && !e->registration)
+            break;
         xml_node *f = xml_elem_add(q, "feature", NULL);
-        bad = !f || xml_attr_set(f, "var", entity_features[i]);
+        bad = !f || xml_attr_set(f, "var", i < n ? entity_features[i] : ENTITY_NS_REGISTER);
     }
     if (bad) {
         xml_node_free(r);
@@ -51,7 +55,7 @@ static xml_node *entity_disco_info(const xml_node *iq)
 
 static xml_node *entity_disco_items(const xml_node *iq, const routing_entity *e)
 {
-    xml_node *r = entity_result(iq);
+    xml_node *r = routing_entity_result(iq);
     xml_node *q = r ? xml_elem_add(r, "query", ENTITY_NS_DISCO_ITEMS) : NULL;
     int bad = !q;
     for (size_t i = 0; !bad && i < e->n_items; i++) {
@@ -68,7 +72,7 @@ static xml_node *entity_disco_items(const xml_node *iq, const routing_entity *e)
 
 static xml_node *entity_version(const xml_node *iq, const routing_entity *e)
 {
-    xml_node *r = entity_result(iq);
+    xml_node *r = routing_entity_result(iq);
     xml_node *q = r ? xml_elem_add(r, "query", ENTITY_NS_VERSION) : NULL;
     if (!q || entity_text_child(q, "name", e->name) || entity_text_child(q, "version", e->version) ||
         (e->os && entity_text_child(q, "os", e->os))) {
@@ -83,7 +87,7 @@ static xml_node *entity_last(const xml_node *iq, const routing_entity *e, uint64
     char secs[24];
     snprintf(secs, sizeof secs, "%llu",
              (unsigned long long)(now_ms > e->boot_ms ? (now_ms - e->boot_ms) / 1000 : 0));
-    xml_node *r = entity_result(iq);
+    xml_node *r = routing_entity_result(iq);
     xml_node *q = r ? xml_elem_add(r, "query", ENTITY_NS_LAST) : NULL;
     if (!q || xml_attr_set(q, "seconds", secs)) {
         xml_node_free(r);
@@ -108,14 +112,14 @@ xml_node *routing_entity_answer(const xml_node *iq, const routing_entity *e, uin
         return NULL;
     int get = strcmp(type, "get") == 0;
     if (strcmp(q->ns, ENTITY_NS_PING) == 0 && strcmp(q->name, "ping") == 0 && get)
-        return entity_result(iq);
+        return routing_entity_result(iq);
     if (!get || strcmp(q->name, "query") != 0)
         return NULL;
     if (strcmp(q->ns, ENTITY_NS_DISCO_INFO) == 0 || strcmp(q->ns, ENTITY_NS_DISCO_ITEMS) == 0) {
         /* No nodes here (XEP-0030 §3.1, §4.1): a node is not found. */
         if (xml_attr_get(q, "node"))
             return routing_error_reply(iq, "item-not-found");
-        return strcmp(q->ns, ENTITY_NS_DISCO_INFO) == 0 ? entity_disco_info(iq) : entity_disco_items(iq, e);
+        return strcmp(q->ns, ENTITY_NS_DISCO_INFO) == 0 ? entity_disco_info(iq, e) : entity_disco_items(iq, e);
     }
     if (strcmp(q->ns, ENTITY_NS_VERSION) == 0)
         return entity_version(iq, e);

@@ -9,6 +9,8 @@
  *   XEP-0092 version      name, version, and the OS when configured
  *   XEP-0012 last         for a server: seconds since it started (§5)
  *   XEP-0199 ping         an empty result
+ *   XEP-0077 register     listed when `registration` is set (the gateway
+ *                         answers it, routing/register.h)
  */
 #ifndef PSYCGATE_ROUTING_ENTITY_H
 #define PSYCGATE_ROUTING_ENTITY_H
@@ -22,6 +24,7 @@
 #define ENTITY_NS_VERSION "jabber:iq:version"
 #define ENTITY_NS_LAST "jabber:iq:last"
 #define ENTITY_NS_PING "urn:xmpp:ping"
+#define ENTITY_NS_REGISTER "jabber:iq:register" /* XEP-0077, routing/register.h */
 
 typedef struct routing_entity_item {
     const char *jid;
@@ -35,7 +38,12 @@ typedef struct routing_entity {
     uint64_t boot_ms;    /* when the gateway started (any monotonic origin) */
     const routing_entity_item *items; /* hosted places for disco#items */
     size_t n_items;
+    int registration;    /* XEP-0077 is answered (by the caller): listed in disco#info */
 } routing_entity;
+
+/* <iq type='result' from=to to=from id=id/>, the empty answer to `iq`;
+ * NULL when memory ran out. */
+xml_node *routing_entity_result(const xml_node *iq);
 
 /* The answer to `iq` when it is a get to the entity (its 'to' has no
  * local part) for one of the protocols above; the reply goes from the

@@ -51,6 +51,11 @@ int mc_tree_add(mc_tree *t, const char *host, int relay);
  * was not there. */
 int mc_tree_remove(mc_tree *t, const char *host);
 int mc_tree_has(const mc_tree *t, const char *host);
+/* Every route (relays in heap order, then the others), up to max into
+ * out; returns how many there are. Valid until the next change. */
+size_t mc_tree_routes(const mc_tree *t, const char **out, size_t max);
+/* 1 when host is a route that relays (in the tree), 0 otherwise. */
+int mc_tree_is_relay(const mc_tree *t, const char *host);
 size_t mc_tree_size(const mc_tree *t); /* routes, relays and others */
 
 /* The parent the master assigns to `host`: NULL for the master itself (a
@@ -99,5 +104,9 @@ mc_seq_result mc_seq_offer(mc_seq *s, uint64_t c, void *pkt, mc_deliver_fn deliv
  * for after HELD or TOO_EARLY, or when a heartbeat says the master is at
  * `upto`. 0 when nothing is missing. */
 uint64_t mc_seq_missing(const mc_seq *s, uint64_t upto, uint64_t *first);
+/* The master no longer holds the counters before `upto` (its history
+ * moved on): deliver what is held below it, skip the rest, then whatever
+ * held packets follow. Returns how many counters were skipped (lost). */
+uint64_t mc_seq_skip(mc_seq *s, uint64_t upto, mc_deliver_fn deliver, void *ud);
 
 #endif

@@ -37,6 +37,17 @@ static int mc_seq_is_held(const mc_seq *s, uint64_t c)
     return s->held[i] && s->held_counter[i] == c;
 }
 
+/* Delivers the held packets that follow next without a gap. */
+static void mc_seq_drain(mc_seq *s, mc_deliver_fn deliver, void *ud)
+{
+    while (mc_seq_is_held(s, s->next)) {
+        size_t i = (size_t)(s->next % s->window);
+        void *p = s->held[i];
+        s->held[i] = NULL;
+        deliver(ud, s->next++, p);
+    }
+}
+
 mc_seq_result mc_seq_offer(mc_seq *s, uint64_t c, void *pkt, mc_deliver_fn deliver, void *ud)
 {
     if (c < s->next || (c > s->next && c - s->next <= s->window && mc_seq_is_held(s, c))) {
@@ -54,12 +65,7 @@ mc_seq_result mc_seq_offer(mc_seq *s, uint64_t c, void *pkt, mc_deliver_fn deliv
         return MC_SEQ_HELD;
     }
     deliver(ud, s->next++, pkt);
-    while (mc_seq_is_held(s, s->next)) {
-        size_t i = (size_t)(s->next % s->window);
-        void *p = s->held[i];
-        s->held[i] = NULL;
-        deliver(ud, s->next++, p);
-    }
+    mc_seq_drain(s, deliver, ud);
     return MC_SEQ_DELIVERED;
 }
 
@@ -71,4 +77,22 @@ uint64_t mc_seq_missing(const mc_seq *s, uint64_t upto, uint64_t *first)
     for (uint64_t c = s->next; c < upto && (c == s->next || !mc_seq_is_held(s, c)); c++)
         n++;
     return n;
+}
+
+uint64_t mc_seq_skip(mc_seq *s, uint64_t upto, mc_deliver_fn deliver, void *ud)
+{
+    uint64_t lost = 0;
+    while (s->next < upto) {
+        if (mc_seq_is_held(s, s->next)) {
+            size_t i = (size_t)(s->next % s->window);
+            void *p = s->held[i];
+            s->held[i] = NULL;
+            deliver(ud, s->next, p);
+        } else {
+            lost++;
+        }
+        s->next++;
+    }
+    mc_seq_drain(s, deliver, ud);
+    return lost;
 }

@@ -172,6 +172,23 @@ int mc_tree_has(const mc_tree *t, const char *host)
     return mc_find(t, host) != NULL;
 }
 
+size_t mc_tree_routes(const mc_tree *t, const char **out, size_t max)
+{
+    size_t count = 0;
+    const mc_vec *lists[2] = {&t->relays, &t->others};
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < lists[l]->n; i++, count++)
+            if (count < max)
+                out[count] = lists[l]->v[i]->host;
+    return count;
+}
+
+int mc_tree_is_relay(const mc_tree *t, const char *host)
+{
+    mc_node *n = mc_find(t, host);
+    return n && n->relay;
+}
+
 size_t mc_tree_size(const mc_tree *t)
 {
     return t->relays.n + t->others.n;

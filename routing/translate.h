@@ -35,21 +35,26 @@
  *   unavailable<-> _notice_presence_absent           1
  *   with a XEP-0203 <delay/>: _status_presence_* instead of _notice_*
  *   <status/> <-> _description_presence, <priority/> <-> _degree_priority,
- *   XEP-0107 mood (in the presence) <-> _degree_mood (the mood's name)
+ *   XEP-0107 mood (in the presence) <-> _degree_mood (psyced's 0-9 scale),
+ *   _description_mood (the XEP-0107 name), _text_mood (translate_mood.c);
+ *   a mood published over PEP (XEP-0163) <-> _notice_mood
  *   probe <-> _request_status_person
  * Subscriptions: subscribe <-> _request_friendship, subscribed <->
  * _notice_friendship_established, unsubscribed <-> _notice_friendship_removed,
  * unsubscribe <-> _notice_friendship_removed_request (inherits
  * _notice_friendship_removed, so psyced understands it).
  *
- * IQ: crosses whole as psyced's _jabber_iq_{get,set,result,error} with the
- * children in _jabber_XML (PSYC.md §4.5 "other iq"), the id as _tag
- * (requests) or _tag_relay (answers): vCard, version, disco and last
- * activity of a person are answered by the far side's XMPP server.
+ * IQ (PSYC.md §4.5, translate_iq.c): version, last activity, ping, vCard
+ * and disco gets and results in psyced's methods (_request_version /
+ * _status_version ...), errors as the method of their condition, any other
+ * iq as psyced's _jabber_iq_{get,set,result,error}; the children always in
+ * _jabber_XML too, so a psycgate at the far end restores the iq exactly.
+ * The id is _tag (requests) or _tag_relay and psyced's _tag_reply (answers).
  *
- * Errors (RFC 6120 §8.3): a message or presence of type 'error' becomes the
- * PSYC method of its condition (translate_error_method), the <text/> its
- * body; back, the method is matched by keyword inheritance
+ * Errors (RFC 6120 §8.3): a message, presence or iq of type 'error' becomes
+ * the PSYC method of its condition (translate_error_method), the <text/>
+ * its body (an iq error keeps its children in _jabber_XML and goes back as
+ * an iq error); back, the method is matched by keyword inheritance
  * (translate_error_condition), so _failure_unsuccessful_delivery_death still
  * finds recipient-unavailable.
  */

@@ -1,4 +1,5 @@
 /* translate_in.c: XMPP stanza -> PSYC packet (see translate.h). */
+#include <stdio.h>
 #include <string.h>
 
 #include "routing/translate_int.h"
@@ -13,18 +14,6 @@ typedef struct tr_in {
     const xml_node *used[4]; /* children translated into variables */
     size_t n_used;
 } tr_in;
-
-static int tr_nomem(int rc)
-{
-    return rc == PSYC_ERR_NOMEM ? TRANSLATE_ERR_NOMEM : (rc ? TRANSLATE_ERR_INVALID : TRANSLATE_OK);
-}
-
-static int tr_put(psyc_packet *p, int routing, const char *name, const char *value, size_t len)
-{
-    psyc_str n = psyc_str_c(name), v = {value, len};
-    return tr_nomem(routing ? psyc_packet_add_routing(p, ':', n, v)
-                            : psyc_packet_add_entity(p, ':', n, v));
-}
 
 /* A place uniform: psyc://host/@room (PSYC.md §3.1). */
 static int tr_is_place(const psyc_buf *u)
@@ -207,6 +196,13 @@ static int tr_in_message(tr_in *t, const char *type)
     } else if (strcmp(method, "_message_public") == 0 && subject) {
         method = t->to_room ? "_request_set_topic" : "_notice_place_topic";
         rc = tr_in_text_var(t, subject, "_topic");
+    } else if (tr_mood_pep(t->st)) {
+        /* A XEP-0107 mood published over PEP (XEP-0163 §4.3): a mood is no
+         * availability, so not a _notice_presence (whose receivers read
+         * _degree_availability), but a notice of its own; the event stays
+         * in the payload. */
+        method = "_notice_mood";
+        rc = tr_mood_in(t->p, tr_mood_pep(t->st));
     } else if (xml_child(t->st, "received", TR_NS_RECEIPTS)) {
         /* A delivery receipt (XEP-0184 §5) is PSYC's delivery echo of the
          * message it names (psyced's _message_echo_private, PSYC.md §4.4;
@@ -247,7 +243,7 @@ static int tr_in_presence(tr_in *t, const char *type)
 
     /* The first <show/>, <status/> and <priority/> become variables; more
      * (e.g. <status/> in other languages) ride in the payload. */
-    const xml_node *show = NULL, *delay = NULL, *status = NULL, *prio = NULL;
+    const xml_node *show = NULL, *delay = NULL, *status = NULL, *prio = NULL, *mood = NULL;
     int rc = TRANSLATE_OK;
     for (const xml_node *c = t->st->children; c && rc == TRANSLATE_OK; c = c->next) {
         if (!show && !type && tr_is_content(c, "show"))
@@ -258,6 +254,8 @@ static int tr_in_presence(tr_in *t, const char *type)
             rc = tr_in_text_var(t, status = c, "_description_presence");
         else if (!prio && tr_is_content(c, "priority"))
             rc = tr_in_text_var(t, prio = c, "_degree_priority");
+        else if (!mood && xml_is(c, "mood", TR_NS_MOOD))
+            rc = tr_mood_in(t->p, mood = c); /* stays in the payload too */
     }
     const char *show_text = type ? "unavailable" : NULL;
     if (show) {
@@ -287,10 +285,11 @@ static int tr_in_presence(tr_in *t, const char *type)
     return rc == TRANSLATE_OK ? tr_in_method(t, method) : rc;
 }
 
-/* An iq crosses whole (psyced's _jabber_iq_<type> with its children in
- * _jabber_XML, PSYC.md §4.5): vCard, version, disco, last activity and
- * whatever else the far XMPP server answers come back unchanged. The id is
- * _tag on requests and _tag_relay on answers (PSYC.md §4.1). */
+/* An iq: version, last activity, ping, vCard and disco in psyced's
+ * methods (translate_iq.c), any other as psyced's _jabber_iq_<type>; its
+ * children always in _jabber_XML (PSYC.md §4.5), so the far XMPP edge
+ * gets it back unchanged. The id is _tag on requests and _tag_relay on
+ * answers (PSYC.md §4.1). */
 static int tr_in_iq(tr_in *t, const char *type)
 {
     static const char *const types[] = {"get", "set", "result", "error"};
@@ -306,9 +305,28 @@ static int tr_in_iq(tr_in *t, const char *type)
         return TRANSLATE_ERR_INVALID;
     }
     int rc = tr_in_common(t, !request);
+    /* psyced reads an answer's id as _tag_reply (PSYC.md §4.5). */
+    const char *id = xml_attr_get(t->st, "id");
+    if (rc == TRANSLATE_OK && !request)
+        rc = tr_put(t->p, 1, "_tag_reply", id, strlen(id));
+    if (rc == TRANSLATE_OK && i == 3) {
+        /* An error is the method of its condition, as for messages; the
+         * payload (the <error/> included) brings the iq back whole. */
+        rc = tr_in_error(t);
+        return rc == TRANSLATE_OK ? tr_in_payload(t) : rc;
+    }
+    /* Gets and results psyced has a name for cross in its terms
+     * (translate_iq.c), the rest as _jabber_iq_<type>. */
+    char method[64];
+    snprintf(method, sizeof method, "%s", methods[i]);
+    if (rc == TRANSLATE_OK && i != 1) {
+        int ir = tr_iq_in(t->p, t->st, request, method, sizeof method);
+        if (ir < 0)
+            rc = ir;
+    }
     if (rc == TRANSLATE_OK)
         rc = tr_in_payload(t);
-    return rc == TRANSLATE_OK ? tr_in_method(t, methods[i]) : rc;
+    return rc == TRANSLATE_OK ? tr_in_method(t, method) : rc;
 }
 
 int translate_from_xmpp(const addr_map *m, const xml_node *stanza, psyc_packet *out, const char **cond)

@@ -3,11 +3,6 @@
 
 #include "routing/translate_int.h"
 
-static int tr_get(const psyc_packet *p, const char *name, psyc_str *v)
-{
-    return psyc_packet_get(p, name, v) && v->ptr;
-}
-
 static int tr_is(psyc_str method, const char *base)
 {
     return psyc_inherits(method, psyc_str_c(base));
@@ -16,14 +11,6 @@ static int tr_is(psyc_str method, const char *base)
 static int tr_attr_str(xml_node *el, const char *name, psyc_str v)
 {
     return xml_attr_set_ns(el, name, NULL, v.ptr, v.len) == 0 ? TRANSLATE_OK : TRANSLATE_ERR_NOMEM;
-}
-
-static int tr_text_child(xml_node *el, const char *name, const char *ns, psyc_str text)
-{
-    xml_node *c = xml_elem_add(el, name, ns);
-    if (!c || (text.len && !xml_text_add(c, text.ptr, text.len)))
-        return TRANSLATE_ERR_NOMEM;
-    return TRANSLATE_OK;
 }
 
 /* One address: `uni` (and the resource or nick `res`, may be empty) as a
@@ -213,6 +200,8 @@ typedef enum tr_kind {
     TR_ERROR,
     TR_IQ,       /* _jabber_iq_<type>: payload only */
     TR_RECEIPT,  /* a delivery echo: <received/> (XEP-0184) */
+    TR_PSYC_IQ,  /* psyced's requests and answers (translate_iq.c) */
+    TR_MOOD,     /* _notice_mood: a XEP-0107 PEP notification */
 } tr_kind;
 
 static int tr_out_kind(psyc_str method, tr_kind *kind, const char **name, const char **type,
@@ -232,7 +221,10 @@ static int tr_out_kind(psyc_str method, tr_kind *kind, const char **name, const 
             return TRANSLATE_OK;
         }
     }
-    if (tr_is(method, "_error") || tr_is(method, "_failure")) {
+    if (tr_is(method, "_notice_mood")) {
+        *kind = TR_MOOD;
+        *type = "headline"; /* XEP-0163 §4.3 notifications */
+    } else if (tr_is(method, "_error") || tr_is(method, "_failure")) {
         *kind = TR_ERROR;
         *type = "error";
     } else if (tr_is(method, "_message_echo_private")) {
@@ -342,9 +334,24 @@ int translate_to_xmpp_for(const addr_map *m, const psyc_packet *p, const char *t
         return TRANSLATE_ERR_UNSUPPORTED;
     tr_kind kind;
     const char *name, *type, *extra;
-    int rc = tr_out_kind(p->method, &kind, &name, &type, &extra);
+    psyc_str payload;
+    int has_payload = tr_get(p, "_jabber_XML", &payload) && payload.len;
+    int iq_answer = 0, proto = tr_iq_method(p->method, &iq_answer), rc = TRANSLATE_OK;
+    if (proto >= 0) {
+        kind = TR_PSYC_IQ;
+        name = "iq";
+        type = iq_answer ? "result" : "get";
+        extra = NULL;
+    } else {
+        rc = tr_out_kind(p->method, &kind, &name, &type, &extra);
+    }
     if (rc != TRANSLATE_OK)
         return rc;
+    /* An error with a payload was an iq error (translate_in.c keeps none
+     * for other errors): it goes back as one, <error/> and all. */
+    int iq_error = kind == TR_ERROR && has_payload;
+    if (iq_error)
+        name = "iq";
     if (extra == TR_SHOW_FROM_DEGREE) {
         extra = tr_show_from_degree(p);
         if (extra && strcmp(extra, "unavailable") == 0) {
@@ -363,7 +370,8 @@ int translate_to_xmpp_for(const addr_map *m, const psyc_packet *p, const char *t
     rc = tr_out_common(m, p, el, target);
     if (rc == TRANSLATE_OK && type && xml_attr_set(el, "type", type) != 0)
         rc = TRANSLATE_ERR_NOMEM;
-    int answer = kind == TR_ERROR || (kind == TR_IQ && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0));
+    int answer = kind == TR_ERROR || (kind == TR_IQ && (strcmp(type, "result") == 0 || strcmp(type, "error") == 0)) ||
+                 (kind == TR_PSYC_IQ && iq_answer);
     if (rc == TRANSLATE_OK)
         rc = tr_out_tags(p, el, answer);
     if (rc == TRANSLATE_OK) {
@@ -384,17 +392,29 @@ int translate_to_xmpp_for(const addr_map *m, const psyc_packet *p, const char *t
             break;
         case TR_PLAIN:
         case TR_IQ:
+        case TR_MOOD:
+            break;
+        case TR_PSYC_IQ:
+            if (!has_payload) /* psyced's own: the child from its variables */
+                rc = tr_iq_out(p, proto, iq_answer, el);
             break;
         case TR_RECEIPT:
             rc = tr_out_receipt(p, el);
             break;
         case TR_ERROR:
-            rc = tr_out_error(p, el);
+            if (!iq_error)
+                rc = tr_out_error(p, el);
             break;
         }
     }
-    if (rc == TRANSLATE_OK && kind != TR_ERROR)
+    if (rc == TRANSLATE_OK && (kind != TR_ERROR || iq_error))
         rc = tr_out_payload(p, el);
+    if (rc == TRANSLATE_OK && iq_error && !xml_child(el, "error", NULL))
+        rc = tr_out_error(p, el); /* the payload did not parse */
+    if (rc == TRANSLATE_OK && kind == TR_PRESENCE)
+        rc = tr_mood_out_presence(p, el);
+    if (rc == TRANSLATE_OK && kind == TR_MOOD)
+        rc = tr_mood_out_pep(p, el);
     if (rc != TRANSLATE_OK) {
         xml_node_free(el);
         return rc;

@@ -30,3 +30,27 @@ int tr_is_content(const xml_node *n, const char *name)
 {
     return n && n->type == XML_N_ELEMENT && strcmp(n->name, name) == 0 && xml_ns_is_content(n->ns);
 }
+
+int tr_nomem(int rc)
+{
+    return rc == PSYC_ERR_NOMEM ? TRANSLATE_ERR_NOMEM : (rc ? TRANSLATE_ERR_INVALID : TRANSLATE_OK);
+}
+
+int tr_put(psyc_packet *p, int routing, const char *name, const char *value, size_t len)
+{
+    psyc_str n = psyc_str_c(name), v = {value, len};
+    return tr_nomem(routing ? psyc_packet_add_routing(p, ':', n, v) : psyc_packet_add_entity(p, ':', n, v));
+}
+
+int tr_get(const psyc_packet *p, const char *name, psyc_str *v)
+{
+    return psyc_packet_get(p, name, v) && v->ptr;
+}
+
+int tr_text_child(xml_node *el, const char *name, const char *ns, psyc_str text)
+{
+    xml_node *c = xml_elem_add(el, name, ns);
+    if (!c || (text.len && !xml_text_add(c, text.ptr, text.len)))
+        return TRANSLATE_ERR_NOMEM;
+    return TRANSLATE_OK;
+}

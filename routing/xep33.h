@@ -42,4 +42,40 @@ xml_node *xep33_build(const xml_node *stanza, const char *server, const char *co
  * OOM (out is then empty). */
 size_t xep33_expand(const xml_node *stanza, xml_node **out, size_t max);
 
+/* ---- discovery (XEP-0033 §2): the server itself, or one of its disco
+ * items (ejabberd's mod_multicast: multicast.SERVER), lists the feature. */
+
+/* <iq type='get' from to id><query xmlns='disco#info' or '#items'/></iq>. */
+xml_node *xep33_disco_query(const char *from, const char *to, const char *id, int items);
+
+/* The most recipients a service takes in one stanza (XEP-0033 §8 and
+ * XEP-0128: ejabberd advertises non-default limits as fields "message" and
+ * "presence" of an extended-info form with FORM_TYPE XEP33_NS). */
+typedef struct xep33_limits {
+    unsigned message, presence;
+} xep33_limits;
+
+/* From an <iq type='result'/> to a disco#info query: 1 when it lists
+ * XEP33_NS (and *lim updated from the form, fields not there left as
+ * they are, "infinite" = XEP33_MAX_ADDRESSES), 0 when it does not, -1
+ * when it is no disco#info result (an error, another payload). */
+int xep33_disco_info(const xml_node *iq, xep33_limits *lim);
+
+/* From a disco#items result: the items that may be a multicast service
+ * (a bare domain JID, no node: XEP-0033 §2.2), views into the tree, up to
+ * max. Returns how many. */
+size_t xep33_disco_items(const xml_node *iq, const char **out, size_t max);
+
+/* ---- receiving (the gateway as a multicast service, XEP-0033 §5) */
+
+/* Whether `stanza` (to a multicast service of ours) may be expanded:
+ * NULL when yes (*n = its undelivered to/cc/bcc addresses), else the
+ * stanza error condition of XEP-0033 §8 for the answer: "bad-request"
+ * (not a message or presence, no or a malformed <addresses/>, nothing
+ * left to deliver), "not-acceptable" (more than XEP33_MAX_ADDRESSES),
+ * "jid-malformed" (an address to deliver without a JID: we do not
+ * deliver to URIs), "forbidden" (a recipient `ours` says is not ours:
+ * we do not relay to other servers). */
+const char *xep33_check(const xml_node *stanza, int (*ours)(void *ud, const char *jid), void *ud, size_t *n);
+
 #endif

@@ -21,8 +21,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const addr_map fuzz_maps[2] = {
-    {ADDR_MODE_NATURAL, NULL, NULL},
-    {ADDR_MODE_TRANSPORT, "gw.example.net", "psyc.example.org"},
+    {.mode = ADDR_MODE_NATURAL},
+    {.mode = ADDR_MODE_TRANSPORT, .gw_host = "gw.example.net", .transport = "psyc.example.org"},
 };
 
 static void addr_fuzz_check(int ok)

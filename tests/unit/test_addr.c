@@ -16,8 +16,8 @@
 #include "routing/addr.h"
 #include "xmpp/jid.h"
 
-static const addr_map natural = {ADDR_MODE_NATURAL, NULL, NULL};
-static const addr_map transport = {ADDR_MODE_TRANSPORT, "gw.example.net", "psyc.example.org"};
+static const addr_map natural = {.mode = ADDR_MODE_NATURAL};
+static const addr_map transport = {.mode = ADDR_MODE_TRANSPORT, .gw_host = "gw.example.net", .transport = "psyc.example.org"};
 
 /* Maps jid -> uniform and checks both the result and the way back. */
 static void both_ways(const addr_map *m, const char *jid, const char *uniform, const char *res)
@@ -140,6 +140,36 @@ static void test_transport_grammar(void **state)
     /* The gateway host with a port is another server. */
     uni_to_jid(&transport, "psyc://gw.example.net:4405/~x", NULL,
                "x%gw.example.net\\3a4405@psyc.example.org");
+}
+
+/* A two-entry registry (XEP-0077 nicks, routing/register.h). */
+static const char *reg_nick_of(void *ud, const char *bare)
+{
+    (void)ud;
+    return strcmp(bare, "bob@example.org") == 0 ? "bobby" : NULL;
+}
+
+static const char *reg_jid_of(void *ud, const char *nick)
+{
+    (void)ud;
+    return strcmp(nick, "bobby") == 0 ? "bob@example.org" : NULL;
+}
+
+static void test_registered(void **state)
+{
+    (void)state;
+    addr_map reg = transport;
+    reg.reg = (addr_registry){reg_nick_of, reg_jid_of, NULL};
+    both_ways(&reg, "bob@example.org/laptop", "psyc://gw.example.net/~bobby", "laptop");
+    both_ways(&reg, "bob@example.org", "psyc://gw.example.net/~bobby", NULL);
+    /* Case folded on the way in (psyced lower-cases uniforms). */
+    uni_to_jid(&reg, "psyc://gw.example.net/~BobBy", NULL, "bob@example.org");
+    /* Everybody else as before. */
+    both_ways(&reg, "alice@example.org", "psyc://gw.example.net/~alice@example.org", NULL);
+    both_ways(&reg, "echo@psyc.example.org", "psyc://gw.example.net/~echo", NULL);
+    both_ways(&reg, "nick%psyced.org@psyc.example.org", "psyc://psyced.org/~nick", NULL);
+    /* The user's long form still reaches the user. */
+    uni_to_jid(&reg, "psyc://gw.example.net/~bob@example.org", NULL, "bob@example.org");
 }
 
 static void test_refusals(void **state)
@@ -370,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_natural_grammar),
         cmocka_unit_test(test_transport_grammar),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_registered),
         cmocka_unit_test(test_lookalikes),
         cmocka_unit_test(test_property_uniform_first),
         cmocka_unit_test(test_property_jid_first),

@@ -12,53 +12,20 @@
 
 #include <cmocka.h>
 
+#include "helper_stanza.h"
 #include "routing/entity.h"
 
 static const routing_entity_item places[] = {{"*lobby@gw.example", "Lobby"}, {"*dev@gw.example", NULL}};
-static const routing_entity entity = {"psycgate", "1.2.3", NULL, 5000, places, 2};
-
-typedef struct one {
-    xml_node *st;
-} one;
-
-static void keep(void *ud, xml_node *st)
-{
-    ((one *)ud)->st = st;
-}
-
-static xml_node *parse(const char *text)
-{
-    static const char open[] = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
-                               "xmlns='jabber:server'>";
-    one o = {NULL};
-    xml_stream_handler h = {.stanza = keep};
-    xml_stream *s = xml_stream_new(NULL, &h, &o);
-    assert_int_equal(xml_stream_feed(s, open, sizeof open - 1, NULL), XML_STREAM_OK);
-    assert_int_equal(xml_stream_feed(s, text, strlen(text), NULL), XML_STREAM_OK);
-    xml_stream_free(s);
-    assert_non_null(o.st);
-    return o.st;
-}
+static const routing_entity entity = {.name = "psycgate", .version = "1.2.3", .boot_ms = 5000, .items = places, .n_items = 2};
 
 /* Answer to `iq` serialized, or "" for no answer. */
 static const char *answer(const char *iq, uint64_t now)
 {
     static char buf[2048];
-    xml_node *in = parse(iq);
+    xml_node *in = ts_parse(iq);
     xml_node *r = routing_entity_answer(in, &entity, now);
-    buf[0] = '\0';
-    if (r) {
-        psyc_buf b;
-        psyc_buf_init(&b);
-        xml_nsmap map;
-        xml_nsmap_init(&map, XML_NS_SERVER);
-        assert_int_equal(xml_serialize(&b, r, &map), 0);
-        assert_true(b.len < sizeof buf);
-        memcpy(buf, b.data, b.len);
-        buf[b.len] = '\0';
-        psyc_buf_free(&b);
-        xml_node_free(r);
-    }
+    snprintf(buf, sizeof buf, "%s", r ? ts_text(r) : "");
+    xml_node_free(r);
     xml_node_free(in);
     return buf;
 }
@@ -75,7 +42,7 @@ static void test_disco(void **state)
         "<feature var='http://jabber.org/protocol/disco#info'/>"
         "<feature var='http://jabber.org/protocol/disco#items'/>"
         "<feature var='jabber:iq:version'/><feature var='jabber:iq:last'/>"
-        "<feature var='urn:xmpp:ping'/></query></iq>");
+        "<feature var='urn:xmpp:ping'/><feature var='http://jabber.org/protocol/address'/></query></iq>");
     assert_string_equal(
         answer("<iq from='a@x.example/r' to='gw.example' type='get' id='d2'>"
                "<query xmlns='http://jabber.org/protocol/disco#items'/></iq>", 0),
@@ -126,12 +93,35 @@ static void test_not_ours(void **state)
                         "");
 }
 
+/* XEP-0077 §4: a gateway that takes registrations lists jabber:iq:register. */
+static void test_registration_feature(void **state)
+{
+    (void)state;
+    routing_entity e = entity;
+    e.registration = 1;
+    xml_node *in = ts_parse("<iq from='a@x.example/r' to='gw.example' type='get' id='d1'>"
+                            "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    xml_node *r = routing_entity_answer(in, &e, 0);
+    assert_non_null(r);
+    assert_non_null(strstr(ts_text(r), "<feature var='jabber:iq:register'/></query>"));
+    xml_node_free(r);
+    /* The empty result the gateway acknowledges a registration with. */
+    r = routing_entity_result(in);
+    assert_string_equal(ts_text(r), "<iq from='gw.example' to='a@x.example/r' type='result' id='d1'/>");
+    xml_node_free(r);
+    xml_node_free(in);
+    assert_null(strstr(answer("<iq from='a@x.example/r' to='gw.example' type='get' id='d1'>"
+                              "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>", 0),
+                       "jabber:iq:register"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disco),
         cmocka_unit_test(test_version_last_ping),
         cmocka_unit_test(test_not_ours),
+        cmocka_unit_test(test_registration_feature),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,6 +181,54 @@ static void test_seq(void **state)
     mc_seq_free(&s, NULL, NULL);
 }
 
+/* The master's history moved on (or the receiver joined later): held
+ * packets below the resync point are still delivered, the rest skipped. */
+static void test_seq_skip(void **state)
+{
+    (void)state;
+    mc_seq s;
+    assert_int_equal(mc_seq_init(&s, 5, 8), 0);
+    n_delivered = 0;
+    int pkt;
+    assert_int_equal(mc_seq_offer(&s, 7, &pkt, record, NULL), MC_SEQ_HELD);
+    assert_int_equal(mc_seq_offer(&s, 10, &pkt, record, NULL), MC_SEQ_HELD);
+    assert_int_equal(mc_seq_offer(&s, 11, &pkt, record, NULL), MC_SEQ_HELD);
+    /* 5, 6, 8, 9 are gone: 7 is delivered, then 10 and 11 follow. */
+    assert_int_equal(mc_seq_skip(&s, 10, record, NULL), 4);
+    assert_int_equal(n_delivered, 3);
+    assert_int_equal(delivered[0], 7);
+    assert_int_equal(delivered[1], 10);
+    assert_int_equal(delivered[2], 11);
+    assert_int_equal(s.next, 12);
+    assert_int_equal(mc_seq_skip(&s, 3, record, NULL), 0); /* behind: nothing */
+    assert_int_equal(mc_seq_offer(&s, 10, &pkt, record, NULL), MC_SEQ_DUPLICATE);
+    mc_seq_free(&s, NULL, NULL);
+}
+
+/* Route listing and the relay flag (gateway/mcast_ctx.c's view). */
+static void test_tree_routes(void **state)
+{
+    (void)state;
+    mc_tree *t = mc_tree_new(2);
+    assert_non_null(t);
+    assert_int_equal(mc_tree_add(t, "psyc://a/", 1), 1);
+    assert_int_equal(mc_tree_add(t, "psyc://psyced/", 0), 1);
+    assert_int_equal(mc_tree_add(t, "psyc://b/", 1), 1);
+    assert_int_equal(mc_tree_is_relay(t, "psyc://a/"), 1);
+    assert_int_equal(mc_tree_is_relay(t, "psyc://psyced/"), 0);
+    assert_int_equal(mc_tree_is_relay(t, "psyc://nobody/"), 0);
+    const char *r[4];
+    assert_int_equal(mc_tree_routes(t, r, 4), 3);
+    assert_string_equal(r[0], "psyc://a/"); /* relays in heap order, then the others */
+    assert_string_equal(r[1], "psyc://b/");
+    assert_string_equal(r[2], "psyc://psyced/");
+    assert_int_equal(mc_tree_routes(t, r, 1), 3); /* counts beyond max */
+    mc_tree_remove(t, "psyc://a/");
+    assert_int_equal(mc_tree_routes(t, r, 4), 2);
+    assert_string_equal(r[0], "psyc://b/");
+    mc_tree_free(t);
+}
+
 /* ------------------------------------------------------------------ */
 /* Simulation                                                          */
 
@@ -529,6 +577,8 @@ int main(void)
         cmocka_unit_test(test_tree_layout),
         cmocka_unit_test(test_tree_many),
         cmocka_unit_test(test_seq),
+        cmocka_unit_test(test_seq_skip),
+        cmocka_unit_test(test_tree_routes),
         cmocka_unit_test(test_simulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
