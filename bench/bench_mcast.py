@@ -36,7 +36,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "mcast"))
-from mcastfed import Fail, Federation, host, run_main  # noqa: E402
+from mcastfed import Fail, Federation, check, host, run_main  # noqa: E402
 
 
 def pct(values, p):
@@ -142,6 +142,75 @@ def scenario_presence(binary, tmp, args, enabled):
     }
 
 
+def wait_for(pred, what, timeout, fed):
+    end = time.monotonic() + timeout
+    while not pred():
+        for k, g in enumerate(fed.gws):
+            check(g.alive(), "gw%d died:\n%s" % (k, g.log_text()[-2000:]))
+        check(time.monotonic() < end, "timed out after %d s: %s" % (timeout, what))
+        time.sleep(0.1)
+
+
+def counts(d):
+    return {
+        "origin_pkts": sum(v[0] for (k, _), v in d.items() if k == 0),
+        "origin_bytes": sum(v[1] for (k, _), v in d.items() if k == 0),
+        "stress": max((v[0] for v in d.values()), default=0),
+        "total_pkts": sum(v[0] for v in d.values()),
+        "total_bytes": sum(v[1] for v in d.values()),
+    }
+
+
+def scenario_room(binary, tmp, args, enabled):
+    """(c) the join burst of O occupants into psyc://g0.test/@room (as the
+    MUC room *room@g0.test) from N-1 servers, then (b) one message there.
+    Counts: what every gateway sent for it (casts, copies, the joiners'
+    echo/subject unicasts); latency: injection to the self-presence (c),
+    to the groupchat at each occupant (b)."""
+    fed = Federation(tmp, binary, args.servers, 0, fanout=args.fanout, enabled=enabled,
+                     name="room-%s-%d" % ("mc" if enabled else "uc", args.servers))
+    per = max(1, args.occupants // (args.servers - 1))
+    occ = fed.occupants(per)
+    out = {}
+    with contextlib.ExitStack() as st:
+        st.callback(fed.close)
+        fed.start()
+        # warm-up: one occupant per server opens the circuits (and, with
+        # trees, makes every route a settled relay)
+        first = [o for o in occ if o[0].startswith("o0@")]
+        rest = [o for o in occ if not o[0].startswith("o0@")]
+        fed.join(first)
+        wait_for(lambda: len(fed.joined(first)) == len(first), "the warm-up joins", 120, fed)
+        fed.groupchat(first[0], "warm")
+        wait_for(lambda: len(fed.heard("warm")) == len(first), "the warm-up message", 60, fed)
+        time.sleep(1.5)  # young routes join the tree (gateway/mcast_ctx.c MCX_YOUNG_MS)
+        before = fed.metrics()
+        t0 = fed.join(rest)
+        wait_for(lambda: len(fed.joined(rest)) == len(rest), "%d joins" % len(rest), 600, fed)
+        got = fed.joined(rest)
+        time.sleep(0.5)
+        c = counts(diff(before, fed.metrics()))
+        c["p50"] = pct([(t - t0) * 1000.0 for t in got.values()], 50)
+        c["p99"] = pct([(t - t0) * 1000.0 for t in got.values()], 99)
+        c["joins"] = len(rest)
+        c["stress"] = c["stress"] / float(len(rest))  # per join: the burst is one cast and the joiner's unicasts each
+        out["c"] = c
+        # (b) one message to everyone in the room
+        time.sleep(1.0)
+        before = fed.metrics()
+        t0 = fed.groupchat(first[0], "measured")
+        wait_for(lambda: len(fed.heard("measured")) >= len(occ), "the message at %d occupants" % len(occ), 300, fed)
+        got = fed.heard("measured")
+        time.sleep(0.5)
+        b = counts(diff(before, fed.metrics()))
+        b["p50"] = pct([(t - t0) * 1000.0 for t in got.values()], 50)
+        b["p99"] = pct([(t - t0) * 1000.0 for t in got.values()], 99)
+        out["b"] = b
+        fed.stop_all()
+    out["occupants"] = len(occ)
+    return out
+
+
 def print_levels(res, what):
     for key, which in (("levels", "every contact's stanza"), ("first", "each server's first stanza")):
         print("latency by tree level (%s; %s; p50/p99 ms, samples):" % (what, which))
@@ -153,7 +222,7 @@ def print_levels(res, what):
 
 
 def row(name, mc, uc):
-    keys = [("origin_pkts", "%.0f"), ("origin_bytes", "%.0f"), ("stress", "%d"), ("total_pkts", "%.0f"),
+    keys = [("origin_pkts", "%.0f"), ("origin_bytes", "%.0f"), ("stress", "%.3g"), ("total_pkts", "%.0f"),
             ("total_bytes", "%.0f"), ("p50", "%.1f"), ("p99", "%.1f")]
     print("| %-26s | %-9s | %s |" % (name, "multicast", " | ".join(f % mc[k] for k, f in keys)))
     print("| %-26s | %-9s | %s |" % ("", "unicast", " | ".join(f % uc[k] for k, f in keys)))
@@ -169,6 +238,7 @@ def main():
     ap.add_argument("--fanout", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--depth-servers", type=int, default=15)
+    ap.add_argument("--occupants", type=int, default=int(os.environ.get("MCAST_OCCUPANTS", "1000")))
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
     tmp = tempfile.mkdtemp(prefix="psycgate-bench-mcast-")
@@ -181,8 +251,10 @@ def main():
           "total bytes | p50 ms | p99 ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     row("(a) presence, %d contacts / %d servers" % (args.contacts, args.servers - 1), mc, uc)
-    print("| (b) message, 5000 occupants / 50 servers | - | not measured yet (places) |")
-    print("| (c) join burst, 5000 occupants | - | not measured yet (places) |")
+    rmc = scenario_room(binary, tmp, args, True)
+    ruc = scenario_room(binary, tmp, args, False)
+    row("(b) message, %d occupants / %d servers" % (rmc["occupants"], args.servers - 1), rmc["b"], ruc["b"])
+    row("(c) join burst, %d joins" % rmc["c"]["joins"], rmc["c"], ruc["c"])
     print_levels(mc, "%d servers, fan-out %d" % (args.servers, args.fanout))
     # A deeper tree on fewer processes: the hop latency with less CPU
     # contention (2 cores for every gateway and the fake servers).

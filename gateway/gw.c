@@ -259,6 +259,8 @@ int gw_start(gw *g)
         log_error(COMP, NULL, "out of memory");
         return UV_ENOMEM;
     }
+    /* Places' casts arrive through their distribution trees too. */
+    mcast_ctx_set_deliver(g->mcast, '@', place_local_deliver, g->place_local);
     g->digest = digest_peer_new(g); /* membership digests (issue 7) */
     if (!g->digest)
         return UV_ENOMEM;

@@ -48,6 +48,7 @@ typedef struct gw {
     psyc_out *psyc_out;       /* outgoing PSYC circuits and queues (psyc_out.c) */
     struct mcast_ctx *mcast;  /* context trees among psycgates (mcast_ctx.c, issue 7) */
     struct psyc_ack *acks;    /* counted packets taken once (psyc_ack.c) */
+    psyc_circuit *delivering; /* the circuit whose packet is being delivered, or NULL */
     struct place_host *place_host;   /* places we host (place_host.c, issue 7) */
     struct place_local *place_local; /* our XMPP users in places (place_local.c) */
     struct place_muc *place_muc;     /* XMPP MUC rooms as places (place_muc.c) */

@@ -22,6 +22,11 @@
 #define COMP "mcast"
 
 #define MCX_POLL_MS 200      /* link checks and repeated resend requests */
+/* A new route gets direct copies this long before it joins the tree:
+ * they travel on the circuit that also carries the master's unicasts to
+ * it (a place's join burst: echo, history, subject, PSYC.md §4.2), so the
+ * burst and the first casts arrive in the order they were sent. */
+#define MCX_YOUNG_MS 1000
 #define MCX_ASK_AGAIN_MS 500 /* a resend request unanswered this long is repeated */
 #define MCX_ROOT_MAX 300
 #define MCX_MAX_CHILDREN 1024
@@ -50,6 +55,7 @@ typedef struct mcx_link {
 typedef struct mcx_join {
     char *root;
     uint64_t at;
+    uint64_t promote_ms; /* a young route: direct copies until then (0: settled) */
 } mcx_join;
 
 static const char *mcx_join_key(const void *j)
@@ -763,10 +769,49 @@ static void mcx_poll_gaps(mcast_ctx *m)
     }
 }
 
+typedef struct mcx_young {
+    mcast_ctx *m;
+    mcx_ctx *c;
+    uint64_t now;
+    int moved;
+} mcx_young;
+
+static void mcx_poll_young_join(void *ud, void *item)
+{
+    mcx_young *y = ud;
+    mcx_join *j = item;
+    if (!j->promote_ms || y->now < j->promote_ms)
+        return;
+    j->promote_ms = 0;
+    mcx_link *l = mcx_link_get(y->m, j->root);
+    if (!l || !l->gate || !l->up || !mc_tree_has(y->c->tree, j->root) || mc_tree_is_relay(y->c->tree, j->root))
+        return; /* the link poll moves it when it comes up */
+    mc_tree_remove(y->c->tree, j->root);
+    if (mc_tree_add(y->c->tree, j->root, 1) < 0)
+        log_error(COMP, j->root, "%s: out of memory: the route is dropped", y->c->uniform);
+    y->moved++;
+}
+
+/* Young routes that settled join the tree (MCX_YOUNG_MS). */
+static void mcx_poll_young(mcast_ctx *m)
+{
+    uint64_t now = uv_now(m->g->loop);
+    for (size_t i = 0; i < m->ctxs.n_slots; i++) {
+        mcx_ctx *c = m->ctxs.slot[i];
+        if (!c || !c->ours)
+            continue;
+        mcx_young y = {m, c, now, 0};
+        strtab_each(&c->joins, mcx_poll_young_join, &y);
+        if (y.moved)
+            mcx_announce(m, c);
+    }
+}
+
 static void mcx_on_timer(uv_timer_t *t)
 {
     mcast_ctx *m = t->data;
     strtab_each(&m->links, mcx_poll_link, m);
+    mcx_poll_young(m);
     mcx_poll_gaps(m);
 }
 
@@ -882,7 +927,8 @@ int mcast_ctx_route_add(mcast_ctx *m, const char *context, const char *route)
     if (mc_tree_has(c->tree, root) || mcx_same_host(root, m->self_root))
         return 0;
     mcx_link *l = mcx_link_get(m, root);
-    int relay = m->enabled && l && l->gate && mcx_route_relays(m, root);
+    int gate = m->enabled && l && l->gate && mcx_route_relays(m, root);
+    int relay = 0; /* young: see MCX_YOUNG_MS */
     mcx_join *j = calloc(1, sizeof *j);
     if (!j || !(j->root = strdup(root)) || strtab_put(&c->joins, j) != 0 || mc_tree_add(c->tree, root, relay) < 0) {
         if (j && j->root && strtab_get(&c->joins, root) == j)
@@ -893,7 +939,8 @@ int mcast_ctx_route_add(mcast_ctx *m, const char *context, const char *route)
         return -1;
     }
     j->at = c->next;
-    log_debug(COMP, root, "%s: route added (%s), %zu routes", context, relay ? "relay" : "direct",
+    j->promote_ms = gate ? uv_now(m->g->loop) + MCX_YOUNG_MS : 0;
+    log_debug(COMP, root, "%s: route added (%s), %zu routes", context, gate ? "direct, then relay" : "direct",
               mc_tree_size(c->tree));
     return 0;
 }
@@ -1038,7 +1085,11 @@ int mcast_ctx_receive(mcast_ctx *m, const psyc_packet *p, const char *peer)
     const psyc_modifier *src = psyc_packet_find_routing(p, "_source");
     psyc_str relayed = PSYC_STR_NULL;
     uint64_t c = 0;
-    int counted = mcx_get_counter(p, &c);
+    /* Our counters come from psycgates only: a psyced place numbers its
+     * casts with its own _counter, which is the place's business
+     * (gateway/place_local.c), not an order we can repair. */
+    int counted = mcx_get_counter(p, &c) && m->g->delivering &&
+                  psyc_link_delivery_acks(&m->g->delivering->link);
 
     /* A receiver asks us, the master, for what it missed. */
     if (psyc_str_eq_c(p->method, MCX_RESEND_MC)) {

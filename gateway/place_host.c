@@ -9,6 +9,7 @@
 
 #include "gateway/gw.h"
 #include "gateway/log.h"
+#include "gateway/mcast_ctx.h"
 #include "gateway/place_local.h"
 #include "gateway/place_muc.h"
 #include "gateway/psyc_out.h"
@@ -133,20 +134,40 @@ const routing_entity_item *place_host_items(place_host *h, const char *domain, i
     return h->items;
 }
 
-/* Sends one cast of a context once per route (a server with members,
- * PSYC.md §4.2), our own host by the local fan-out. The one place where a
- * cast leaves: distribution trees (gateway/mcast_ctx.h) take over here. */
+/* Sends one cast of a context to its routes (the servers with members,
+ * PSYC.md §4.2), our own host by the local fan-out: through the context's
+ * distribution tree among psycgates (gateway/mcast_ctx.h: psyced routes
+ * get one direct copy, psycgates a tree of fan-out k), or, without
+ * gateway/mcast_ctx, one copy per route. The one place where a cast
+ * leaves. */
 void place_host_cast(gw *g, const char *ctx, char *const *routes, size_t n, size_t members, const psyc_packet *p)
 {
     size_t remote = 0;
     int local = 0;
+    /* Trees for contexts on our own host; an XMPP MUC room we serve under
+     * its own service host (gateway/place_muc.c) goes one copy per route. */
+    int tree = g->mcast && routing_psyc_is_local(psyc_str_c(ctx), g->host);
+    const char **rr = tree ? calloc(n ? n : 1, sizeof *rr) : NULL;
     for (size_t i = 0; i < n; i++) {
         if (routing_psyc_is_local(psyc_str_c(routes[i]), g->host)) {
             local = 1;
             continue;
         }
-        psyc_out_send_via(g->psyc_out, psyc_str_c(routes[i]), p);
+        if (rr)
+            rr[remote] = routes[i];
+        else
+            psyc_out_send_via(g->psyc_out, psyc_str_c(routes[i]), p);
         remote++;
+    }
+    if (rr) {
+        /* The routes as they are at this cast (a member who just left
+         * still gets its leave notice), then the cast down the tree. */
+        if (mcast_ctx_route_set(g->mcast, ctx, rr, remote) != 0 || mcast_ctx_send(g->mcast, ctx, p) != 0)
+            log_error(COMP, NULL, "%s: the cast %.*s could not be sent down the tree", ctx, (int)p->method.len,
+                      p->method.ptr);
+        free(rr);
+    } else if (tree && n) {
+        log_error(COMP, NULL, "%s: out of memory: the cast %.*s is lost", ctx, (int)p->method.len, p->method.ptr);
     }
     const psyc_modifier *c = psyc_packet_find_routing(p, "_counter");
     log_info(COMP, NULL, "%s: cast %.*s #%.*s -> %zu routes%s (%zu members)", ctx, (int)p->method.len, p->method.ptr,
@@ -156,8 +177,55 @@ void place_host_cast(gw *g, const char *ctx, char *const *routes, size_t n, size
         place_local_from_psyc(g->place_local, p, NULL);
 }
 
+/* [multicast] enabled = no: the per-recipient baseline of `make bench`
+ * (what an XMPP MUC service does over S2S): one copy of the cast per
+ * member, with its _target; our own occupants get the cast once. */
+static void place_cast_per_member(place_host *h, const place_room *pl, const place_out *o)
+{
+    gw *g = h->g;
+    int local = 0;
+    size_t sent = 0;
+    psyc_str relay = PSYC_STR_NULL;
+    int leave = psyc_inherits(o->p.method, PSYC_STR_LIT("_notice_place_leave"));
+    if (leave)
+        psyc_packet_get(&o->p, "_source_relay", &relay);
+    for (size_t i = 0; i <= pl->n; i++) {
+        /* the members, and a leaver (no member any more) for its notice */
+        char uni[PSYC_UNIFORM_MAX + 1];
+        if (i < pl->n) {
+            snprintf(uni, sizeof uni, "%s", pl->m[i].uni);
+        } else {
+            if (!leave || !relay.ptr)
+                break;
+            snprintf(uni, sizeof uni, "%.*s", relay.len > PSYC_UNIFORM_MAX ? 0 : (int)relay.len, relay.ptr);
+            if (place_find(pl, uni))
+                break; /* still a member: it had its copy */
+        }
+        if (routing_psyc_is_local(psyc_str_c(uni), g->host)) {
+            local = 1;
+            continue;
+        }
+        psyc_packet c;
+        psyc_packet_init(&c);
+        if (psyc_packet_copy(&c, &o->p) == 0 && psyc_packet_routing_c(&c, "_target", uni) == 0) {
+            mcast_ctx_count_unicast(g->mcast, pl->uni, &c);
+            psyc_out_send(g->psyc_out, &c);
+            sent++;
+        }
+        psyc_packet_free(&c);
+    }
+    log_info(COMP, NULL, "%s: cast %.*s -> %zu copies, one per member ([multicast] enabled = no)%s", pl->uni,
+             (int)o->p.method.len, o->p.method.ptr, sent, local ? " and our own occupants" : "");
+    if (local && g->place_local)
+        place_local_from_psyc(g->place_local, &o->p, NULL);
+}
+
 static void place_cast(place_host *h, const place_room *pl, const place_out *o)
 {
+    if (h->g->mcast && !mcast_ctx_enabled(h->g->mcast)) {
+        place_cast_per_member(h, pl, o);
+        return;
+    }
     place_host_cast(h->g, pl->uni, o->routes, o->n_routes, pl->n, &o->p);
 }
 
@@ -170,6 +238,7 @@ void place_host_unicast(gw *g, const psyc_packet *p)
                      (int)t->value.len, t->value.ptr);
         return;
     }
+    mcast_ctx_count_unicast(g->mcast, NULL, p); /* per-link counters (the bench) */
     psyc_out_send(g->psyc_out, p);
 }
 
@@ -254,19 +323,35 @@ static const psyc_peer *ph_peer(const place_host *h, const char *route)
     return NULL;
 }
 
+/* The peer of a remote route whose packets have waited for a circuit
+ * longer than [places] netsplit, or NULL. */
+static const psyc_peer *ph_lost(const place_host *h, const char *route, uint64_t now)
+{
+    const psyc_peer *p = routing_psyc_is_local(psyc_str_c(route), h->g->host) ? NULL : ph_peer(h, route);
+    return p && p->state != PSYC_PEER_READY && p->head && now - p->head->queued_ms >= h->netsplit_ms ? p : NULL;
+}
+
+const char *place_host_route_lost(const place_host *h, const char *route)
+{
+    const psyc_peer *p = h && h->g->psyc_out && h->netsplit_ms ? ph_lost(h, route, uv_now(h->g->loop)) : NULL;
+    return !p ? NULL : p->last_error[0] ? p->last_error : "no circuit";
+}
+
 static void ph_on_timer(uv_timer_t *t)
 {
     place_host *h = t->data;
     uint64_t now = uv_now(h->g->loop);
     if (!h->g->psyc_out || !h->netsplit_ms)
         return;
+    if (h->g->place_muc)
+        place_muc_tick(h->g->place_muc);
     for (size_t i = 0; i < h->n; i++) {
         place_room *pl = h->v[i];
         for (size_t r = 0; r < pl->n_routes;) {
             char route[PSYC_UNIFORM_MAX + 1];
             snprintf(route, sizeof route, "%s", pl->routes[r].route);
-            const psyc_peer *p = routing_psyc_is_local(psyc_str_c(route), h->g->host) ? NULL : ph_peer(h, route);
-            if (!p || p->state == PSYC_PEER_READY || !p->head || now - p->head->queued_ms < h->netsplit_ms) {
+            const psyc_peer *p = ph_lost(h, route, now);
+            if (!p) {
                 r++;
                 continue;
             }

@@ -46,6 +46,10 @@ void place_host_cast(gw *g, const char *ctx, char *const *routes, size_t n, size
 /* A unicast from a place: to our own occupants directly, else out. */
 void place_host_unicast(gw *g, const psyc_packet *p);
 
+/* Why `route` (a root uniform) counts as lost (its packets waited for a
+ * circuit longer than [places] netsplit), or NULL when it does not. */
+const char *place_host_route_lost(const place_host *h, const char *route);
+
 /* The places as disco#items (XEP-0030) under `domain`: ROOM@domain when
  * `plain`, else *ROOM@domain (psyced's place prefix). The array and its
  * strings stay valid until the next call. */

@@ -391,9 +391,46 @@ static void pl_cast_in(place_local *pl, pl_ctx *c, const psyc_packet *p, const c
     }
 }
 
+/* A cast copied to one member (a place with [multicast] enabled = no:
+ * the bench's per-recipient baseline): _context, _counter and _target.
+ * Shown to that occupant like a cast; the roster follows the notices. */
+static void pl_member_copy_in(place_local *pl, pl_ctx *c, const psyc_packet *p, const char *target, const char *peer)
+{
+    char relay[PSYC_UNIFORM_MAX + 1], nick[1024];
+    var_c(p, "_source_relay", relay, sizeof relay);
+    var_c(p, "_nick", nick, sizeof nick);
+    size_t sent = 0;
+    for (size_t i = 0; i < c->n_occ;) {
+        pl_occ *o = &c->occ[i];
+        if (strcasecmp(o->uni, target) != 0 || o->state != PL_IN) {
+            i++;
+            continue;
+        }
+        sent += pl_show(pl, o, p);
+        if ((is(p, "_notice_place_leave") || is(p, "_notice_context_leave")) && strcasecmp(relay, target) == 0) {
+            occ_remove(c, i);
+            continue;
+        }
+        i++;
+    }
+    if (is(p, "_notice_place_enter") || is(p, "_notice_context_enter"))
+        roster_set(c, relay, nick);
+    else if (is(p, "_notice_place_leave") || is(p, "_notice_context_leave"))
+        roster_del(c, relay);
+    pl->casts_in++;
+    log_debug(COMP, peer, "%s: %.*s copy for %s -> %zu stanzas", c->place, (int)p->method.len, p->method.ptr, target,
+              sent);
+    ctx_gc(pl, c);
+}
+
 /* A unicast from the place to one of our uniforms. */
 static void pl_unicast_in(place_local *pl, pl_ctx *c, const psyc_packet *p, const char *target, const char *peer)
 {
+    if (psyc_packet_find_routing(p, "_context") && psyc_packet_find_routing(p, "_counter") &&
+        !is(p, "_echo_place_enter") && !is(p, "_echo_context_enter")) {
+        pl_member_copy_in(pl, c, p, target, peer);
+        return;
+    }
     int echo = is(p, "_echo_place_enter") || is(p, "_echo_context_enter");
     int burst = echo || is(p, "_status_place_topic") || (is(p, "_message_public") && psyc_packet_find_routing(p, "_context"));
     int error = is(p, "_error") || is(p, "_failure");

@@ -546,3 +546,25 @@ int place_muc_from_xmpp(place_muc *m, const xml_node *st)
     }
     return 1;
 }
+
+void place_muc_tick(place_muc *m)
+{
+    for (size_t i = 0; m && i < m->n; i++) {
+        pm_room *r = m->v[i];
+        for (size_t k = 0; k < r->n; k++) {
+            pm_member *x = &r->m[k];
+            psyc_uniform u;
+            if (x->state == PM_LEAVING || psyc_uniform_parse(&u, psyc_str_c(x->uni)) != PSYC_UNI_OK)
+                continue;
+            char root[PSYC_UNIFORM_MAX + 2];
+            snprintf(root, sizeof root, "%.*s/", (int)u.root.len, u.root.ptr);
+            const char *why = place_host_route_lost(m->g->place_host, root);
+            if (!why)
+                continue;
+            log_info(COMP, root, "%s: %s unreachable (%s): %s leaves the XMPP room %s (netsplit)", r->place, root,
+                     why, x->uni, r->jid);
+            x->state = PM_LEAVING;
+            pm_presence(m, r, x, x->nick, "unavailable", NULL);
+        }
+    }
+}

@@ -11,7 +11,9 @@
  * cast, the others are dropped (counted). The joiner's own burst is
  * turned into psyced's packets: _echo_place_enter (the occupants it saw),
  * history (_message_public with _context + _target + _time_place) and
- * _status_place_topic (routing/muc.h muc_from_room for the casts).
+ * _status_place_topic (routing/muc.h muc_from_room for the casts). A
+ * member whose server is lost (a netsplit, [places] netsplit) leaves the
+ * room.
  */
 #ifndef GATEWAY_PLACE_MUC_H
 #define GATEWAY_PLACE_MUC_H
@@ -32,5 +34,9 @@ int place_muc_from_psyc(place_muc *m, const psyc_packet *p, const char *peer);
 /* A stanza from a bridged room (ROOM@SERVICE/...) to one of our PSYC
  * members' occupant JIDs. 1 taken, 0 not ours. */
 int place_muc_from_xmpp(place_muc *m, const xml_node *st);
+
+/* Once a second (from the place host's timer): members whose server is
+ * lost (place_host_route_lost) leave the room. */
+void place_muc_tick(place_muc *m);
 
 #endif

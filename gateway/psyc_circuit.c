@@ -481,8 +481,12 @@ static void circuit_on_link_event(void *ctx, psyc_link *link, psyc_link_event ev
         circuit_log_packet(c, "packet", p);
         /* The core boundary: every authenticated packet goes to routing/,
          * once (a psycgate peer may write it again after a loss). */
-        if (psyc_ack_receive(c->gw->acks, c, p))
+        if (psyc_ack_receive(c->gw->acks, c, p)) {
+            psyc_circuit *outer = c->gw->delivering;
+            c->gw->delivering = c;
             psyc_face_deliver(c->gw, c, p);
+            c->gw->delivering = outer;
+        }
         break;
     case PSYC_LINK_EV_REFUSED: {
         psyc_str method = p->method.ptr ? p->method : PSYC_STR_LIT("(state change)");

@@ -118,6 +118,7 @@ class FakeXMPP:
         self.port = self.lsock.getsockname()[1]
         self.links = {}
         self.recs = []  # (monotonic time, stanza name, to, from, type, status)
+        self.muc = []   # from a room: (monotonic time, stanza name, to, from, type, 110 in codes, body)
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -139,6 +140,14 @@ class FakeXMPP:
                 del self.links[conn.domain]
 
     def record(self, el):
+        frm = el.get("from") or ""
+        if frm.startswith("*"):  # a place as a MUC room (natural addresses: *ROOM@HOST/NICK)
+            codes = [s.get("code") for s in el.iter("{http://jabber.org/protocol/muc#user}status")]
+            body = el.find(NS + "body")
+            with self.lock:
+                self.muc.append((time.monotonic(), el.tag[len(NS):], el.get("to"), frm, el.get("type"),
+                                 "110" in codes, body.text if body is not None else None))
+            return
         st = el.find(NS + "status")
         with self.lock:
             self.recs.append((time.monotonic(), el.tag[len(NS):], el.get("to"), el.get("from"), el.get("type"),
@@ -153,6 +162,10 @@ class FakeXMPP:
     def records(self):
         with self.lock:
             return list(self.recs)
+
+    def muc_records(self):
+        with self.lock:
+            return list(self.muc)
 
     def close(self):
         self.lsock.close()
@@ -282,6 +295,52 @@ class Federation:
             self._wait(lambda: self.gws[0].count(r"~alice #\d+: |-> one _notice_presence") > mark,
                        "gateway 0 sent presence %s on" % status, 30)
         return t0
+
+    # ---- a place on gateway 0 as a MUC room (issue 7 bench (b), (c)) ----
+
+    def occupants(self, per_server):
+        """[(jid, nick, server k)]: per_server users at each server 1..N-1."""
+        return [("o%d@%s/r" % (j, host(k)), "o%d_%d" % (k, j), k)
+                for k in range(1, self.n) for j in range(per_server)]
+
+    def join(self, occ, room="room"):
+        """Every occupant enters *room@g0.test (no history); returns the
+        injection time. Batched per server, as a server's links carry them."""
+        by_server = {}
+        for jid, nick, k in occ:
+            by_server.setdefault(k, []).append(
+                "<presence from='%s' to='*%s@%s/%s'><x xmlns='http://jabber.org/protocol/muc'>"
+                "<history maxstanzas='0'/></x></presence>" % (jid, room, host(0), nick))
+        t0 = time.monotonic()
+        for k, lines in by_server.items():
+            self.xmpp[k].send(host(0), "".join(lines))
+        return t0
+
+    def joined(self, occ, room="room"):
+        """{jid: time of its self-presence (110)}."""
+        want = {jid for jid, _, _ in occ}
+        out = {}
+        for k in {o[2] for o in occ}:
+            for t, name, to, frm, typ, self110, _ in self.xmpp[k].muc_records():
+                if name == "presence" and self110 and to in want and frm.startswith("*%s@" % room):
+                    out.setdefault(to, t)
+        return out
+
+    def groupchat(self, occ_from, body, room="room"):
+        jid, _, k = occ_from
+        t0 = time.monotonic()
+        self.xmpp[k].send(host(0), "<message from='%s' to='*%s@%s' type='groupchat'><body>%s</body></message>"
+                          % (jid, room, host(0), body))
+        return t0
+
+    def heard(self, body):
+        """{occupant jid: arrival time} of the groupchat with that body."""
+        out = {}
+        for x in self.xmpp[1:]:
+            for t, name, to, frm, typ, _, b in x.muc_records():
+                if name == "message" and typ == "groupchat" and b == body:
+                    out.setdefault(to, t)
+        return out
 
     def received(self, k, prefix=""):
         """{contact jid: [(time, status), ...]} of alice's presence at server k."""

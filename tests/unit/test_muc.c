@@ -171,6 +171,54 @@ static void test_disco_info(void **state)
     xml_node_free(iq);
 }
 
+/* An XMPP MUC room as a place: its stanzas as the casts. */
+static void room_cast(const char *xml, const char *method, const char *nick)
+{
+    xml_node *st = parse(xml);
+    psyc_packet p;
+    psyc_packet_init(&p);
+    assert_int_equal(muc_from_room(st, "psyc://conf.a.test/@r", "psyc://conf.a.test/@r", &p), method ? 1 : 0);
+    if (method) {
+        assert_method(&p, method);
+        assert_string_equal(var(&p, "_context"), "psyc://conf.a.test/@r");
+        if (nick)
+            assert_string_equal(var(&p, "_nick"), nick);
+    }
+    psyc_packet_free(&p);
+    xml_node_free(st);
+}
+
+static void test_from_room(void **state)
+{
+    (void)state;
+    room_cast("<message type='groupchat' from='r@conf.a.test/Al'><body>hi</body></message>", "_message_public", "Al");
+    room_cast("<message type='groupchat' from='r@conf.a.test/Al'><subject>t</subject></message>", "_notice_place_topic",
+              "Al");
+    room_cast("<presence from='r@conf.a.test/Al'/>", "_notice_place_enter", "Al");
+    room_cast("<presence type='unavailable' from='r@conf.a.test/Al'/>", "_notice_place_leave", "Al");
+    room_cast("<presence type='unavailable' from='r@conf.a.test/Al'><x xmlns='" MUC_NS_USER
+              "'><item nick='Bo'/><status code='303'/></x></presence>",
+              "_notice_place_nick", "Al");
+    room_cast("<presence type='unavailable' from='r@conf.a.test/Al'><x xmlns='" MUC_NS_USER
+              "'><status code='307'/></x></presence>",
+              "_notice_place_leave_kick", "Al");
+    room_cast("<presence type='unavailable' from='r@conf.a.test/Al'><x xmlns='" MUC_NS_USER
+              "'><status code='301'/></x></presence>",
+              "_notice_place_leave_ban", "Al");
+    room_cast("<message type='chat' from='r@conf.a.test/Al'><body>x</body></message>", NULL, NULL);
+    /* history: XEP-0203 delay as _time_place, /me as _action */
+    xml_node *st = parse("<message type='groupchat' from='r@conf.a.test/Al'><body>/me waves</body>"
+                         "<delay xmlns='urn:xmpp:delay' stamp='2026-11-25T03:47:42Z'/></message>");
+    psyc_packet p;
+    psyc_packet_init(&p);
+    assert_int_equal(muc_from_room(st, "psyc://conf.a.test/@r", "psyc://b.test/~bob", &p), 1);
+    assert_string_equal(var(&p, "_time_place"), "1795578462");
+    assert_string_equal(var(&p, "_action"), "waves");
+    assert_string_equal(var(&p, "_source_relay"), "psyc://b.test/~bob");
+    psyc_packet_free(&p);
+    xml_node_free(st);
+}
+
 /* What the place sends (routing/place.c), through muc_to_xmpp, for the
  * occupant `who` (full JID `to`). */
 static void show(const place_outs *o, const char *who, const char *to, const char *nick, muc_stanzas *out)
@@ -411,6 +459,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_disco_info),
+        cmocka_unit_test(test_from_room),
         cmocka_unit_test(test_join_burst),
         cmocka_unit_test(test_changes),
         cmocka_unit_test(test_big_burst),
