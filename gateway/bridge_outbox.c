@@ -317,25 +317,13 @@ int bridge_outbox_send(bridge_outbox *o, component_link *l, xml_node *st)
 /* ------------------------------------------------------------------ */
 /* S2S: kept until written                                             */
 
-static int outbox_domain(const char *s, char *out, size_t size)
-{
-    jid_t j = JID_INIT;
-    if (!s || jid_parse_cstr(&j, s) != JID_OK)
-        return -1;
-    int ok = j.domain_len < size;
-    if (ok)
-        memcpy(out, j.domain, j.domain_len + 1);
-    jid_free(&j);
-    return ok ? 0 : -1;
-}
-
 /* Tracks row store_id for the pair of st (-1: writes st to the store now). */
 static void outbox_track_s2s(bridge_outbox *o, const xml_node *st, int64_t store_id)
 {
     store *s = o->b->g->store;
     outbox_s2s *k = calloc(1, sizeof *k);
-    if (!k || !s || outbox_domain(xml_attr_get(st, "from"), k->from, sizeof k->from) != 0 ||
-        outbox_domain(xml_attr_get(st, "to"), k->to, sizeof k->to) != 0) {
+    if (!k || !s || jid_domain_cstr(xml_attr_get(st, "from"), k->from, sizeof k->from) != 0 ||
+        jid_domain_cstr(xml_attr_get(st, "to"), k->to, sizeof k->to) != 0) {
         free(k); /* the face refuses it (and says why) */
         return;
     }

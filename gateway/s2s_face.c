@@ -106,18 +106,6 @@ static int face_domain_index(const s2s_face *f, const char *d)
     return -1;
 }
 
-/* The normalised domain of a JID into out; 0 or -1. */
-static int jid_domain_of(const char *s, char *out, size_t size)
-{
-    jid_t j = JID_INIT;
-    if (!s || jid_parse_cstr(&j, s) != JID_OK)
-        return -1;
-    int ok = j.domain_len < size;
-    if (ok)
-        memcpy(out, j.domain, j.domain_len + 1);
-    jid_free(&j);
-    return ok ? 0 : -1;
-}
 
 static const char *attr_or(const xml_node *st, const char *name)
 {
@@ -687,8 +675,8 @@ int s2s_face_send(s2s_face *f, xml_node *st)
     char to[1024], from[1024];
     if (!st)
         return -1;
-    if (jid_domain_of(xml_attr_get(st, "to"), to, sizeof to) != 0 ||
-        jid_domain_of(xml_attr_get(st, "from"), from, sizeof from) != 0) {
+    if (jid_domain_cstr(xml_attr_get(st, "to"), to, sizeof to) != 0 ||
+        jid_domain_cstr(xml_attr_get(st, "from"), from, sizeof from) != 0) {
         log_warn(COMP, NULL, "dropped <%s/> from %s to %s: no valid 'from' and 'to'", st->name,
                  attr_or(st, "from"), attr_or(st, "to"));
         xml_node_free(st);

@@ -599,6 +599,18 @@ jid_err_t jid_parse_cstr(jid_t *out, const char *s)
     return jid_parse(out, s, strlen(s));
 }
 
+int jid_domain_cstr(const char *s, char *out, size_t size)
+{
+    jid_t j = JID_INIT;
+    if (!s || jid_parse_cstr(&j, s) != JID_OK)
+        return -1;
+    int ok = j.domain_len < size;
+    if (ok)
+        memcpy(out, j.domain, j.domain_len + 1);
+    jid_free(&j);
+    return ok ? 0 : -1;
+}
+
 jid_err_t jid_from_parts(jid_t *out, const char *local, const char *domain, const char *resource)
 {
     *out = (jid_t)JID_INIT;

@@ -105,6 +105,9 @@ typedef struct jid {
  * overwritten without being freed. */
 jid_err_t jid_parse(jid_t *out, const char *s, size_t len);
 jid_err_t jid_parse_cstr(jid_t *out, const char *s);
+/* The normalised domain of the JID s into out (size bytes with the NUL):
+ * 0, or -1 when s is NULL, no valid JID, or its domain does not fit. */
+int jid_domain_cstr(const char *s, char *out, size_t size);
 
 /* Builds a JID from separate parts (NULL = absent; "" = present but empty,
  * which is an error), preparing each as jid_parse would. Unlike building a

@@ -881,6 +881,20 @@ static void test_jid_properties(void **state)
     assert_true(parsed > 1000);
 }
 
+/* The domain alone, normalised, as the faces route by it. */
+static void test_domain_cstr(void **state)
+{
+    (void)state;
+    char d[64];
+    assert_int_equal(jid_domain_cstr("Alice@Example.ORG/Res", d, sizeof d), 0);
+    assert_string_equal(d, "example.org");
+    assert_int_equal(jid_domain_cstr("example.net", d, sizeof d), 0);
+    assert_string_equal(d, "example.net");
+    assert_int_equal(jid_domain_cstr("@nodomain", d, sizeof d), -1);
+    assert_int_equal(jid_domain_cstr(NULL, d, sizeof d), -1);
+    assert_int_equal(jid_domain_cstr("a@example.org", d, 5), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -903,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_xep0106_more),
         cmocka_unit_test(test_escape_properties),
         cmocka_unit_test(test_jid_properties),
+        cmocka_unit_test(test_domain_cstr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
