@@ -423,9 +423,40 @@ static void pl_member_copy_in(place_local *pl, pl_ctx *c, const psyc_packet *p, 
     ctx_gc(pl, c);
 }
 
+static void pl_unicast_in(place_local *pl, pl_ctx *c, const psyc_packet *p, const char *target, const char *peer);
+
+/* An echo without the member list (we said _understand_roster and have
+ * members there): the list from the roster we keep, then as any echo. */
+static void pl_echo_from_roster(place_local *pl, pl_ctx *c, const psyc_packet *p, const char *target, const char *peer)
+{
+    psyc_packet full;
+    psyc_packet_init(&full);
+    psyc_buf unis, nicks;
+    psyc_buf_init(&unis);
+    psyc_buf_init(&nicks);
+    int rc = psyc_packet_copy(&full, p);
+    for (size_t i = 0; !rc && i < c->n_roster; i++)
+        rc = psyc_list_append(&unis, psyc_str_c(c->roster[i].uni)) ||
+             psyc_list_append(&nicks, psyc_str_c(c->roster[i].nick));
+    if (!rc)
+        rc = psyc_packet_add_entity(&full, ':', PSYC_STR_LIT("_list_members"), (psyc_str){unis.data, unis.len}) ||
+             psyc_packet_add_entity(&full, ':', PSYC_STR_LIT("_list_members_nicks"), (psyc_str){nicks.data, nicks.len});
+    if (rc)
+        log_warn(COMP, peer, "%s: out of memory filling in the member list", c->place);
+    pl_unicast_in(pl, c, rc ? p : &full, target, peer);
+    psyc_packet_free(&full);
+    psyc_buf_free(&unis);
+    psyc_buf_free(&nicks);
+}
+
 /* A unicast from the place to one of our uniforms. */
 static void pl_unicast_in(place_local *pl, pl_ctx *c, const psyc_packet *p, const char *target, const char *peer)
 {
+    if ((is(p, "_echo_place_enter") || is(p, "_echo_context_enter")) && c->n_roster &&
+        !psyc_packet_find_entity(p, "_list_members")) {
+        pl_echo_from_roster(pl, c, p, target, peer);
+        return;
+    }
     if (psyc_packet_find_routing(p, "_context") && psyc_packet_find_routing(p, "_counter") &&
         !is(p, "_echo_place_enter") && !is(p, "_echo_context_enter")) {
         pl_member_copy_in(pl, c, p, target, peer);

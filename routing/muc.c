@@ -56,7 +56,11 @@ static muc_req muc_presence(const xml_node *st, const char *room_uni, const char
         return MUC_REQ_NONE; /* subscriptions, probes: not for a room */
     if (!to_nick || !*to_nick)
         return muc_fail(cond, "jid-malformed"); /* XEP-0045 §7.2.1: a nick is required */
-    if (muc_addr(out, self, room_uni, "_request_enter") || muc_put(out, "_nick", to_nick, strlen(to_nick)))
+    /* _understand_roster: we keep the place's roster from its casts, so a
+     * place of ours may leave the member list out of the echo when we
+     * have members there already (routing/place.c pl_welcome). */
+    if (muc_addr(out, self, room_uni, "_request_enter") || muc_put(out, "_nick", to_nick, strlen(to_nick)) ||
+        muc_put(out, "_understand_roster", "1", 1))
         return muc_fail(cond, "internal-server-error");
     /* XEP-0045 §7.2.13 history limits: maxstanzas as psyced's
      * _amount_history (PSYC.md §4.5); maxchars='0' means none. */

@@ -386,13 +386,29 @@ static int pl_counter_var(const place_room *pl, psyc_packet *p)
     return psyc_packet_routing_c(p, "_counter", cnt);
 }
 
+/* Members of the place on one server. */
+static size_t pl_route_members(const place_room *pl, const char *route)
+{
+    for (size_t i = 0; i < pl->n_routes; i++)
+        if (strcmp(pl->routes[i].route, route) == 0)
+            return pl->routes[i].members;
+    return 0;
+}
+
 /* The echo, the history and the topic for one who entered (PSYC.md §9:
- * psyced sends _echo_place_enter, then _status_place_topic). */
-static int pl_welcome(place_room *pl, const place_member *m, size_t want, place_outs *o)
+ * psyced sends _echo_place_enter, then _status_place_topic). The echo
+ * lists the members, except to a psycgate that keeps the roster from the
+ * casts (`_understand_roster` in its enter) and already has members here:
+ * it fills the list in itself, so a join costs one small echo instead of
+ * a copy of the whole member list (a burst of n joins: O(n), not O(n²)
+ * bytes). */
+static int pl_welcome(place_room *pl, const place_member *m, size_t want, int roster_kept, place_outs *o)
 {
     psyc_packet *p = pl_unicast(o, pl->uni, "_echo_place_enter", m->uni);
+    int lists = !roster_kept || pl_route_members(pl, m->route) < 2;
     if (!p || pl_counter_var(pl, p) || pl_set(p, "_nick", m->nick) || pl_set(p, "_nick_place", pl->name) ||
-        pl_members_lists(pl, p) || pl_set(p, "_duty", pl_duty(pl, m->uni)) || pl_set(p, "_topic", pl->topic) ||
+        (lists ? pl_members_lists(pl, p) : pl_set_int(p, "_amount_members", pl->n)) ||
+        pl_set(p, "_duty", pl_duty(pl, m->uni)) || pl_set(p, "_topic", pl->topic) ||
         pl_set(p, "_uniform_owner", pl->owner) ||
         pl_set_int(p, "_amount_history", pl->hist_cap) ||
         psyc_packet_set_data(p, PSYC_STR_LIT("[_nick] enters [_nick_place].")))
@@ -461,6 +477,8 @@ static int pl_enter(place_room *pl, const char *src, const psyc_packet *in, plac
     if (!psyc_packet_get(in, "_amount_history", &hv) || !hv.ptr || psyc_parse_int64(hv, &want) != 0 || want < 0)
         want = (int64_t)pl->hist_cap;
     place_member *m = pl_find(pl, src), *other = pl_find_nick(pl, nick);
+    psyc_str rk;
+    int roster_kept = psyc_packet_get(in, "_understand_roster", &rk) && rk.ptr != NULL;
     if (pl_banned(pl, src)) {
         rc = pl_error(pl, o, "_error_forbidden_place_banned", src, in, "You are banned from [_nick_place].");
     } else if (other && other != m) {
@@ -468,7 +486,7 @@ static int pl_enter(place_room *pl, const char *src, const psyc_packet *in, plac
     } else if (m && strcmp(m->nick, nick) != 0) {
         rc = pl_nick_change(pl, m, nick, o);
     } else if (m) {
-        rc = pl_welcome(pl, m, (size_t)want, o); /* entered again (XMPP sends every presence) */
+        rc = pl_welcome(pl, m, (size_t)want, roster_kept, o); /* entered again (XMPP sends every presence) */
     } else {
         char *fold = place_nick_fold(nick);
         const place_member *look = fold ? pl_lookalike(pl, nick, fold) : NULL;
@@ -484,7 +502,7 @@ static int pl_enter(place_room *pl, const char *src, const psyc_packet *in, plac
                      pl_set(p, "_duty", pl_duty(pl, src)) || pl_set(p, "_nick_lookalike", look_nick) ||
                      psyc_packet_set_data(p, PSYC_STR_LIT("[_nick] enters [_nick_place]."))
                  ? PSYC_ERR_NOMEM
-                 : pl_welcome(pl, m, (size_t)want, o);
+                 : pl_welcome(pl, m, (size_t)want, roster_kept, o);
         free(look_nick);
     }
     free(nick);
