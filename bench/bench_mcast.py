@@ -23,9 +23,10 @@ then once more with --depth-servers (default 15) processes and fan-out 2
 (three levels, less CPU contention), multicast only, 10 rounds.
 
 Scenario (a) one presence change of a user with C contacts (default 1000)
-over N-1 servers. (b) a message in a 5000-occupant room and (c) a
-5000-occupant join burst need places (MUC) and are reported as not
-measured yet.
+over N-1 servers. (b) one message in a room (a place on gateway 0, joined
+as a MUC room) with O occupants (--occupants or MCAST_OCCUPANTS, default
+1000) spread over N-1 servers, and (c) the join burst of those occupants;
+the baseline sends each cast once per member (as an XMPP MUC does).
 """
 import argparse
 import contextlib
