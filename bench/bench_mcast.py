@@ -25,7 +25,7 @@ then once more with --depth-servers (default 15) processes and fan-out 2
 Scenario (a) one presence change of a user with C contacts (default 1000)
 over N-1 servers. (b) one message in a room (a place on gateway 0, joined
 as a MUC room) with O occupants (--occupants or MCAST_OCCUPANTS, default
-1000) spread over N-1 servers, and (c) the join burst of those occupants;
+2000) spread over N-1 servers, and (c) the join burst of those occupants;
 the baseline sends each cast once per member (as an XMPP MUC does).
 """
 import argparse
@@ -239,7 +239,7 @@ def main():
     ap.add_argument("--fanout", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--depth-servers", type=int, default=15)
-    ap.add_argument("--occupants", type=int, default=int(os.environ.get("MCAST_OCCUPANTS", "1000")))
+    ap.add_argument("--occupants", type=int, default=int(os.environ.get("MCAST_OCCUPANTS", "2000")))
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
     tmp = tempfile.mkdtemp(prefix="psycgate-bench-mcast-")
