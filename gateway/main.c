@@ -17,6 +17,7 @@
 #include "gateway/config.h"
 #include "gateway/gw.h"
 #include "gateway/log.h"
+#include "gateway/s2s_secret.h"
 #include "gateway/tls.h"
 
 #ifndef PSYCGATE_VERSION
@@ -126,6 +127,13 @@ int main(int argc, char **argv)
                 return 1;
             }
             fprintf(stderr, "psycgate: warning: TLS will be off (the [tls] files are not usable)\n");
+        }
+        /* The dialback secret: the daemon refuses a world-readable one. */
+        char serr[512] = "";
+        if (s2s_secret_check(cfg_get_str(c, "gateway", "state_dir"), serr, sizeof serr) < 0) {
+            fprintf(stderr, "psycgate: %s\n", serr);
+            cfg_free(c);
+            return 1;
         }
         if (config_path)
             printf("%s: configuration OK\n", config_path);

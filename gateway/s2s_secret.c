@@ -143,3 +143,19 @@ int s2s_secret_load(const char *state_dir, char out[S2S_SECRET_HEX_LEN + 1], int
     *created = 1;
     return 0;
 }
+
+int s2s_secret_check(const char *state_dir, char *err, size_t errsz)
+{
+    char path[4096], out[S2S_SECRET_HEX_LEN + 1];
+    if (!state_dir || !*state_dir ||
+        (size_t)snprintf(path, sizeof path, "%s/%s", state_dir, S2S_SECRET_FILE) >= sizeof path) {
+        snprintf(err, errsz, "no usable [gateway] state_dir");
+        return -1;
+    }
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : (snprintf(err, errsz, "cannot stat %s: %s", path, strerror(errno)), -1);
+    int rc = secret_read(path, out, err, errsz);
+    OPENSSL_cleanse(out, sizeof out);
+    return rc == 0 ? 1 : -1;
+}

@@ -22,5 +22,9 @@
  * content, permissions too open, cannot create). */
 int s2s_secret_load(const char *state_dir, char out[S2S_SECRET_HEX_LEN + 1], int *created,
                     char *err, size_t errsz);
+/* For --check-config, writing nothing: 1 when the secret file exists and
+ * is usable, 0 when it does not exist yet (it is made at the first
+ * start), -1 with a reason in err (permissions, content). */
+int s2s_secret_check(const char *state_dir, char *err, size_t errsz);
 
 #endif

@@ -95,11 +95,31 @@ static void test_refusals(void **state)
     assert_int_equal(s2s_secret_load("", s, &created, err, sizeof err), -1);
 }
 
+/* --check-config: reports, never creates. */
+static void test_check(void **state)
+{
+    (void)state;
+    char dir[300], path[400], err[256];
+    snprintf(dir, sizeof dir, "%s/check", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/%s", dir, S2S_SECRET_FILE);
+    assert_int_equal(s2s_secret_check(dir, err, sizeof err), 0);
+    struct stat st;
+    assert_int_not_equal(stat(path, &st), 0); /* nothing written */
+    write_file(path, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0640);
+    assert_int_equal(s2s_secret_check(dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "readable by others"));
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(s2s_secret_check(dir, err, sizeof err), 1);
+    assert_int_equal(s2s_secret_check("", err, sizeof err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_then_reuse),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
