@@ -12,7 +12,6 @@
 #include "gateway/log.h"
 #include "gateway/s2s_face.h"
 #include "gateway/store.h"
-#include "gateway/strlist.h"
 #include "routing/routing.h"
 #include "xmpp/jid.h"
 
@@ -164,6 +163,27 @@ static void outbox_unstore(bridge_outbox *o, outbox_item *it)
 
 static void outbox_arm(bridge_outbox *o);
 
+/* Writes st to the store's queue `dest`; its row, or 0 when it could not
+ * be kept (logged: it then waits in memory only). */
+static int64_t outbox_store(bridge_outbox *o, const char *dest, const xml_node *st, int64_t since_ms)
+{
+    store *s = o->b->g->store;
+    int64_t id = 0;
+    if (!s)
+        return 0;
+    psyc_buf bytes;
+    psyc_buf_init(&bytes);
+    const char *from = xml_attr_get(st, "from");
+    if (xml_serialize(&bytes, st, NULL) != 0 ||
+        store_queue_push(s, dest, from ? from : "", 0, bytes.data, bytes.len, since_ms, &id) != STORE_OK) {
+        log_warn(COMP, NULL, "store: cannot keep a stanza for %s (%s); it waits in memory only", dest,
+                 store_error(s));
+        id = 0;
+    }
+    psyc_buf_free(&bytes);
+    return id;
+}
+
 /* Appends; store_id -1: write it to the store now. */
 static int outbox_keep(bridge_outbox *o, const char *domain, xml_node *st, int64_t store_id, int64_t since_ms)
 {
@@ -174,21 +194,10 @@ static int outbox_keep(bridge_outbox *o, const char *domain, xml_node *st, int64
     it->st = st;
     it->since_ms = since_ms;
     it->store_id = store_id > 0 ? store_id : 0;
-    store *s = o->b->g->store;
-    if (store_id < 0 && s) {
-        psyc_buf bytes;
-        psyc_buf_init(&bytes);
+    if (store_id < 0) {
         char dest[300];
         snprintf(dest, sizeof dest, OUTBOX_PREFIX "%s", domain);
-        const char *from = xml_attr_get(st, "from");
-        if (xml_serialize(&bytes, st, NULL) != 0 ||
-            store_queue_push(s, dest, from ? from : "", 1, bytes.data, bytes.len, since_ms, &it->store_id) !=
-                STORE_OK) {
-            log_warn(COMP, NULL, "store: cannot keep a stanza for %s (%s); it waits in memory only", domain,
-                     store_error(s));
-            it->store_id = 0;
-        }
-        psyc_buf_free(&bytes);
+        it->store_id = outbox_store(o, dest, st, since_ms);
     }
     if (q->tail)
         q->tail->next = it;
@@ -329,23 +338,13 @@ static void outbox_track_s2s(bridge_outbox *o, const xml_node *st, int64_t store
     }
     k->store_id = store_id;
     if (store_id < 0) {
-        psyc_buf bytes;
-        psyc_buf_init(&bytes);
         char dest[600];
         snprintf(dest, sizeof dest, OUTBOX_S2S_PREFIX "%s %s", k->from, k->to);
-        const char *from = xml_attr_get(st, "from");
-        if (xml_serialize(&bytes, st, NULL) != 0 ||
-            store_queue_push(s, dest, from, 2, bytes.data, bytes.len, outbox_wall_ms(), &k->store_id) !=
-                STORE_OK) {
-            log_warn(COMP, NULL, "store: cannot keep an S2S stanza for %s (%s); it is in memory only", k->to,
-                     store_error(s));
+        if (!(k->store_id = outbox_store(o, dest, st, outbox_wall_ms()))) {
             free(k);
-            k = NULL;
+            return;
         }
-        psyc_buf_free(&bytes);
     }
-    if (!k)
-        return;
     if (o->s2s_tail)
         o->s2s_tail->next = k;
     else
@@ -365,14 +364,6 @@ int bridge_outbox_send_s2s(bridge_outbox *o, xml_node *st)
 /* ------------------------------------------------------------------ */
 /* Resuming                                                           */
 
-static void outbox_collect(void *ud, const char *dest, int64_t depth)
-{
-    (void)depth;
-    if (strncmp(dest, OUTBOX_PREFIX, strlen(OUTBOX_PREFIX)) == 0 ||
-        strncmp(dest, OUTBOX_S2S_PREFIX, strlen(OUTBOX_S2S_PREFIX)) == 0)
-        strlist_push(ud, dest);
-}
-
 static void outbox_take_first(void *ud, xml_node *n)
 {
     xml_node **first = ud;
@@ -382,46 +373,43 @@ static void outbox_take_first(void *ud, xml_node *n)
         xml_node_free(n);
 }
 
+typedef struct outbox_resuming {
+    bridge_outbox *o;
+    int s2s;      /* the queues walked: S2S or component */
+    size_t total;
+} outbox_resuming;
+
+static void outbox_resume_one(void *ud, const store_item *it)
+{
+    outbox_resuming *r = ud;
+    bridge_outbox *o = r->o;
+    xml_node *st = NULL;
+    int ok = xml_parse_fragment(it->data, it->len, outbox_take_first, &st) == 0 && st;
+    if (ok && r->s2s) {
+        outbox_track_s2s(o, st, it->id);
+        s2s_face_send(o->b->g->s2s, st);
+    } else if (ok) {
+        ok = outbox_keep(o, it->dest + strlen(OUTBOX_PREFIX), st, it->id, it->created_ms) == 0;
+    }
+    if (!ok) {
+        log_warn(COMP, NULL, "store: stanza %lld for %s cannot be resumed; removed", (long long)it->id, it->dest);
+        xml_node_free(st);
+        store_queue_remove(o->b->g->store, it->id);
+        return;
+    }
+    r->total++;
+}
+
 size_t bridge_outbox_resume(bridge_outbox *o)
 {
     store *s = o ? o->b->g->store : NULL;
     if (!s)
         return 0;
-    strlist d = STRLIST_INIT;
-    store_queue_destinations(s, outbox_collect, &d);
-    size_t total = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        int s2s = strncmp(d.v[i], OUTBOX_S2S_PREFIX, strlen(OUTBOX_S2S_PREFIX)) == 0;
-        const char *domain = d.v[i] + strlen(s2s ? OUTBOX_S2S_PREFIX : OUTBOX_PREFIX);
-        int64_t after = 0;
-        size_t got;
-        do {
-            store_item items[64];
-            got = 0;
-            if (store_queue_peek(s, d.v[i], after, items, 64, &got) != STORE_OK)
-                break;
-            for (size_t k = 0; k < got; k++) {
-                after = items[k].id;
-                xml_node *st = NULL;
-                if (s2s && xml_parse_fragment(items[k].data, items[k].len, outbox_take_first, &st) == 0 && st) {
-                    outbox_track_s2s(o, st, items[k].id);
-                    s2s_face_send(o->b->g->s2s, st);
-                    total++;
-                } else if (s2s || xml_parse_fragment(items[k].data, items[k].len, outbox_take_first, &st) != 0 ||
-                           !st || outbox_keep(o, domain, st, items[k].id, items[k].created_ms) != 0) {
-                    log_warn(COMP, NULL, "store: stanza %lld for %s cannot be resumed; removed",
-                             (long long)items[k].id, domain);
-                    xml_node_free(st);
-                    store_queue_remove(s, items[k].id);
-                } else {
-                    total++;
-                }
-                store_item_clear(&items[k]);
-            }
-        } while (got == 64);
-    }
-    if (total)
-        log_info(COMP, NULL, "resuming %zu stanzas for component links and S2S kept in the store", total);
-    strlist_free(&d);
-    return total;
+    outbox_resuming r = {.o = o};
+    store_queue_each(s, OUTBOX_PREFIX, outbox_resume_one, &r);
+    r.s2s = 1;
+    store_queue_each(s, OUTBOX_S2S_PREFIX, outbox_resume_one, &r);
+    if (r.total)
+        log_info(COMP, NULL, "resuming %zu stanzas for component links and S2S kept in the store", r.total);
+    return r.total;
 }

@@ -14,7 +14,6 @@
 #include "gateway/log.h"
 #include "gateway/psyc_circuit.h"
 #include "gateway/store.h"
-#include "gateway/strlist.h"
 #include "routing/routing.h"
 
 #define COMP "psyc"
@@ -677,13 +676,6 @@ static int out_send_to_peer(psyc_peer *p, const psyc_packet *pkt)
 /* ------------------------------------------------------------------ */
 /* Resuming what the store kept                                       */
 
-static void out_collect_dest(void *ud, const char *dest, int64_t depth)
-{
-    (void)depth;
-    if (strncmp(dest, "psyc:", 5) == 0)
-        strlist_push(ud, dest); /* out of memory: resumed at the next start */
-}
-
 /* One stored packet back into its queue, with the time it already waited. */
 static int out_resume_item(psyc_out *o, const store_item *it, int64_t wall_now)
 {
@@ -715,38 +707,44 @@ static int out_resume_item(psyc_out *o, const store_item *it, int64_t wall_now)
     return rc == 0;
 }
 
+/* Counts what comes back per peer, for one log line each. */
+typedef struct out_resuming {
+    psyc_out *o;
+    int64_t wall_now;
+    char dest[300];
+    size_t n, total;
+} out_resuming;
+
+static void out_resume_log(out_resuming *r)
+{
+    if (r->n)
+        log_info(COMP, r->dest + 5, "resuming %zu packets kept in the store", r->n);
+    r->total += r->n;
+    r->n = 0;
+}
+
+static void out_resume_one(void *ud, const store_item *it)
+{
+    out_resuming *r = ud;
+    if (strcmp(r->dest, it->dest) != 0) {
+        out_resume_log(r);
+        snprintf(r->dest, sizeof r->dest, "%s", it->dest);
+    }
+    r->n += (size_t)out_resume_item(r->o, it, r->wall_now);
+}
+
 size_t psyc_out_resume(psyc_out *o)
 {
     if (!o->store)
         return 0;
-    strlist d = STRLIST_INIT;
-    store_queue_destinations(o->store, out_collect_dest, &d);
-    size_t total = 0;
-    int64_t wall_now = out_wall_ms();
-    for (size_t i = 0; i < d.n; i++) {
-        size_t n = 0, got;
-        int64_t after = 0;
-        store_item items[64];
-        do {
-            got = 0;
-            if (store_queue_peek(o->store, d.v[i], after, items, 64, &got) != STORE_OK)
-                break;
-            for (size_t k = 0; k < got; k++) {
-                after = items[k].id;
-                n += (size_t)out_resume_item(o, &items[k], wall_now);
-                store_item_clear(&items[k]);
-            }
-        } while (got == 64);
-        if (n)
-            log_info(COMP, d.v[i] + 5, "resuming %zu packets kept in the store", n);
-        total += n;
-    }
-    strlist_free(&d);
+    out_resuming r = {.o = o, .wall_now = out_wall_ms()};
+    store_queue_each(o->store, "psyc:", out_resume_one, &r);
+    out_resume_log(&r);
     /* Start every peer that has something to send. */
     for (psyc_peer *p = o->peers; p; p = p->next)
         if (p->head && p->state == PSYC_PEER_IDLE)
             out_resolve(p);
-    return total;
+    return r.total;
 }
 
 /* ------------------------------------------------------------------ */

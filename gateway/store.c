@@ -409,6 +409,62 @@ int store_queue_destinations(store *s, void (*cb)(void *ud, const char *dest, in
     return out;
 }
 
+typedef struct store_dests {
+    const char *prefix;
+    char **v;
+    size_t n, cap;
+    int nomem;
+} store_dests;
+
+static void store_collect_dest(void *ud, const char *dest, int64_t depth)
+{
+    (void)depth;
+    store_dests *d = ud;
+    if (strncmp(dest, d->prefix, strlen(d->prefix)) != 0)
+        return;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 8;
+        char **v = realloc(d->v, cap * sizeof *v);
+        if (!v) {
+            d->nomem = 1;
+            return;
+        }
+        d->v = v;
+        d->cap = cap;
+    }
+    if (!(d->v[d->n] = strdup(dest)))
+        d->nomem = 1;
+    else
+        d->n++;
+}
+
+int store_queue_each(store *s, const char *prefix, void (*cb)(void *ud, const store_item *it), void *ud)
+{
+    /* The destinations first: cb may write (remove) while we page. */
+    store_dests d = {.prefix = prefix};
+    int rc = store_queue_destinations(s, store_collect_dest, &d);
+    if (rc == STORE_OK && d.nomem)
+        rc = STORE_NOMEM;
+    for (size_t i = 0; rc == STORE_OK && i < d.n; i++) {
+        int64_t after = 0;
+        size_t got;
+        do {
+            store_item items[64];
+            got = 0;
+            rc = store_queue_peek(s, d.v[i], after, items, 64, &got);
+            for (size_t k = 0; k < got; k++) {
+                after = items[k].id;
+                cb(ud, &items[k]);
+                store_item_clear(&items[k]);
+            }
+        } while (rc == STORE_OK && got == 64);
+    }
+    for (size_t i = 0; i < d.n; i++)
+        free(d.v[i]);
+    free(d.v);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Subscriptions                                                      */
 

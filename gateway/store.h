@@ -97,6 +97,12 @@ int store_queue_oldest_before(store *s, int64_t before_ms, store_item *it);
 int store_queue_destinations(store *s, void (*cb)(void *ud, const char *dest, int64_t depth),
                              void *ud);
 
+/* Every item of every queue whose destination starts with `prefix`, each
+ * queue oldest first, queues in order of their oldest item (resuming
+ * after a restart). cb may remove the item it is given. STORE_OK, or an
+ * error (the walk stops). */
+int store_queue_each(store *s, const char *prefix, void (*cb)(void *ud, const store_item *it), void *ud);
+
 /* ------------------------------------------------------------------ */
 /* Subscriptions (RFC 6121 §3; PSYC friendship, PSYC.md §4.3)          */
 

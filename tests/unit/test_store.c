@@ -299,6 +299,50 @@ static void test_kv_and_remove_upto(void **state)
     store_close(s);
 }
 
+typedef struct walked {
+    store *s;
+    int n;
+    int64_t ids[200];
+} walked;
+
+static void on_item(void *ud, const store_item *it)
+{
+    walked *w = ud;
+    if (w->n < 200)
+        w->ids[w->n] = it->id;
+    w->n++;
+    store_queue_remove(w->s, it->id); /* removing while walking is allowed */
+}
+
+/* Every queue with the prefix, each in order, past one page (64 items). */
+static void test_queue_each(void **state)
+{
+    (void)state;
+    store *s = open_store();
+    int64_t id, first_a = 0, first_b = 0;
+    for (int i = 0; i < 100; i++) {
+        store_queue_push(s, i % 2 ? "psyc:a.test" : "psyc:b.test", "o", 0, "m", 1, 1, &id);
+        if (i == 0)
+            first_b = id;
+        if (i == 1)
+            first_a = id;
+    }
+    store_queue_push(s, "xmpp-s2s:x y", "o", 0, "m", 1, 1, &id);
+    store_commit(s);
+    walked w = {.s = s};
+    assert_int_equal(store_queue_each(s, "psyc:", on_item, &w), STORE_OK);
+    assert_int_equal(w.n, 100);
+    /* b.test's queue first (its oldest item is older), each in order */
+    assert_int_equal(w.ids[0], first_b);
+    assert_int_equal(w.ids[50], first_a);
+    for (int i = 1; i < 100; i++)
+        if (i != 50)
+            assert_true(w.ids[i] > w.ids[i - 1]);
+    store_commit(s);
+    assert_int_equal(store_queue_depth(s, NULL), 1);
+    store_close(s);
+}
+
 /* The child pushes messages, committing every 10 (one "loop turn") and
  * telling the parent through a pipe what is committed; the parent kills it
  * with SIGKILL mid-burst. */
@@ -396,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_mid_burst, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kv_and_remove_upto, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
