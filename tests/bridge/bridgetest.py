@@ -24,11 +24,16 @@ it; it puts ../xmpp on sys.path and re-exports the harness).
       fakedns log, no s2s session in the Prosody logs
   Federation(st, tmp, secret, users_a, users_b, ...)  the two-Prosody,
       two-psycgate domain federation most scenarios start from
+  scenario(doc, name, prefix, seconds, body)  a test's main(): usage,
+      deadline, temp dir, ExitStack, FAIL/PASS, cleanup
 """
 import asyncio
+import contextlib
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "xmpp"))
@@ -259,3 +264,36 @@ class Federation:
     def config_b(self, extra=""):
         return psycgate_config(self.b, self.state_b, self.psyc_b, dns_port=self.dns.port, component=self.a,
                                comp_port=self.pb.comp_port, secret=self.secret, extra=extra)
+
+
+def scenario(doc, name, prefix, seconds, body, errors=()):
+    """The frame of a scenario test: `test.py PATH/TO/psycgate`. Under a
+    deadline of `seconds` (below the ctest TIMEOUT, so cleanup still runs),
+    in a fresh temporary directory removed afterwards, runs
+    body(st, tmp, binary) inside a contextlib.ExitStack; a Fail (or one of
+    `errors`) is the test's failure. Prints PASS/FAIL `name`; returns the
+    exit code (2: usage)."""
+    if len(sys.argv) != 2:
+        print(doc)
+        return 2
+    try:
+        import slixmpp  # noqa: F401
+    except ImportError:
+        print("FAIL: python3-slixmpp is not installed (run scripts/install-deps)")
+        return 1
+    binary = os.path.abspath(sys.argv[1])
+    deadline(seconds)  # noqa: F405
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(tmp, 0o755)  # Prosody and ejabberd run as their own users
+    ok = False
+    try:
+        with contextlib.ExitStack() as st:
+            body(st, tmp, binary)
+            ok = True
+    except (Fail,) + tuple(errors) as e:
+        print("FAIL: %s" % e)
+    finally:
+        close_loop()  # noqa: F405
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(("PASS " if ok else "FAIL ") + name)
+    return 0 if ok else 1

@@ -30,17 +30,13 @@ psycgates, DNS from fakedns):
 Exit 0 = pass.
 """
 import asyncio
-import contextlib
 import os
-import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bridgetest import (IP, Fail, Federation, Psycgate, RosterClient, check, close_loop, deadline,  # noqa: E402
-                        run)
+from bridgetest import Fail, Federation, IP, Psycgate, RosterClient, check, run, scenario  # noqa: E402
 
 A, B = "a.test", "b.test"
 SECRET = "burst-secret"
@@ -116,85 +112,72 @@ def check_exactly_once(got, prefix, allow_dups=0):
     return dups
 
 
+def scenario_body(st, tmp, binary):
+    fed = Federation(st, tmp, SECRET, users_a={"alice": "alicepw"}, users_b={"bob": "bobpw"}, a=A, b=B)
+    pa, pb, state_a = fed.pa, fed.pb, fed.state_a
+    cfg_a = fed.config_a()
+    # B acknowledges at most every 3 s: a wide window for the kills.
+    cfg_b = fed.config_b().replace("[psyc]\nlisten", "[psyc]\nack_delay = 3000\nlisten")
+    ga = st.enter_context(Psycgate(tmp, binary, cfg_a, name="psycgate-a"))
+    ga.wait_log(r"component b\.test linked", 15)
+    alice = RosterClient(ALICE, "alicepw", IP, pa.c2s_port)
+    bob = RosterClient(BOB, "bobpw", IP, pb.c2s_port)
+    alice.connect(20)
+    bob.connect(20)
+
+    # 1. B is down: the burst is committed at A.
+    send_burst(alice, "one")
+    wait_queued(state_a, N, 60)
+    print("ok - psycgate-B down: all %d messages of the burst are committed in psycgate-A's store" % N)
+
+    # 2. B starts; A is killed in the middle of handing the burst
+    # over. B acknowledges only every 3 s ([psyc] ack_delay), so
+    # what it took since its last acknowledgement is still in A's
+    # store when A dies.
+    gb = st.enter_context(Psycgate(tmp, binary, cfg_b, name="psycgate-b"))
+    gb.wait_log(r"-> <message/> from", 60, count=20)
+    ga.kill()
+    left = queued(state_a)
+    print("ok - psycgate-A killed with SIGKILL in the middle of the hand-over (%d rows not "
+          "acknowledged in its store)" % left)
+    check(left > 0, "psycgate-B had acknowledged everything before the kill: nothing to test")
+    got = []
+    ga = st.enter_context(Psycgate(tmp, binary, cfg_a, name="psycgate-a2"))
+    ga.wait_log(r"component b\.test linked", 15)
+    ga.wait_log(r"resuming \d+ packets kept in the store", 15)
+    collect(bob, got, "one", lambda g: len({b for b, _ in g}) >= N, 90)
+    collect(bob, got, "one", lambda g: False, 2)  # late duplicates would show now
+    check_exactly_once(got, "one")
+    dropped = gb.count(r"taken before \(up to")
+    wait_until = time.monotonic() + 15
+    while queued(state_a) and time.monotonic() < wait_until:
+        time.sleep(0.2)
+    check(queued(state_a) == 0, "psycgate-A's store still holds %d rows" % queued(state_a))
+    print("ok - after the restart bob got each of the %d messages exactly once, in order "
+          "(psycgate-B dropped %d packets it had taken before); psycgate-A's queue is empty" % (N, dropped))
+
+    # 3. The receiver is killed in the middle of a burst.
+    got2 = []
+    send_burst(alice, "two")
+    collect(bob, got2, "two", lambda g: len(g) >= 100, 60)
+    check(len(got2) >= 100, "bob got only %d messages of the second burst" % len(got2))
+    gb.kill()
+    print("ok - psycgate-B killed with SIGKILL after bob had %d messages of the second burst" % len(got2))
+    gb = st.enter_context(Psycgate(tmp, binary, cfg_b, name="psycgate-b2"))
+    collect(bob, got2, "two", lambda g: len({b for b, _ in g}) >= N, 90)
+    collect(bob, got2, "two", lambda g: False, 2)
+    dups = check_exactly_once(got2, "two", allow_dups=N // 2)
+    print("ok - after psycgate-B's restart nothing was lost and all %d arrived in order; %d arrived "
+          "twice (written to Prosody in the turn of the kill, same ids)" % (N, dups))
+    alice.disconnect()
+    bob.disconnect()
+    ga.stop()
+    gb.stop()
+    print("ok - psycgates stopped cleanly on SIGTERM (exit 0)")
+
+
 def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    binary = os.path.abspath(sys.argv[1])
-    deadline(220)
-    tmp = tempfile.mkdtemp(prefix="psycgate-bridge-burst-")
-    ok = False
-    try:
-        with contextlib.ExitStack() as st:
-            fed = Federation(st, tmp, SECRET, users_a={"alice": "alicepw"}, users_b={"bob": "bobpw"}, a=A, b=B)
-            pa, pb, state_a = fed.pa, fed.pb, fed.state_a
-            cfg_a = fed.config_a()
-            # B acknowledges at most every 3 s: a wide window for the kills.
-            cfg_b = fed.config_b().replace("[psyc]\nlisten", "[psyc]\nack_delay = 3000\nlisten")
-            ga = st.enter_context(Psycgate(tmp, binary, cfg_a, name="psycgate-a"))
-            ga.wait_log(r"component b\.test linked", 15)
-            alice = RosterClient(ALICE, "alicepw", IP, pa.c2s_port)
-            bob = RosterClient(BOB, "bobpw", IP, pb.c2s_port)
-            alice.connect(20)
-            bob.connect(20)
-
-            # 1. B is down: the burst is committed at A.
-            send_burst(alice, "one")
-            wait_queued(state_a, N, 60)
-            print("ok - psycgate-B down: all %d messages of the burst are committed in psycgate-A's store" % N)
-
-            # 2. B starts; A is killed in the middle of handing the burst
-            # over. B acknowledges only every 3 s ([psyc] ack_delay), so
-            # what it took since its last acknowledgement is still in A's
-            # store when A dies.
-            gb = st.enter_context(Psycgate(tmp, binary, cfg_b, name="psycgate-b"))
-            gb.wait_log(r"-> <message/> from", 60, count=20)
-            ga.kill()
-            left = queued(state_a)
-            print("ok - psycgate-A killed with SIGKILL in the middle of the hand-over (%d rows not "
-                  "acknowledged in its store)" % left)
-            check(left > 0, "psycgate-B had acknowledged everything before the kill: nothing to test")
-            got = []
-            ga = st.enter_context(Psycgate(tmp, binary, cfg_a, name="psycgate-a2"))
-            ga.wait_log(r"component b\.test linked", 15)
-            ga.wait_log(r"resuming \d+ packets kept in the store", 15)
-            collect(bob, got, "one", lambda g: len({b for b, _ in g}) >= N, 90)
-            collect(bob, got, "one", lambda g: False, 2)  # late duplicates would show now
-            check_exactly_once(got, "one")
-            dropped = gb.count(r"taken before \(up to")
-            wait_until = time.monotonic() + 15
-            while queued(state_a) and time.monotonic() < wait_until:
-                time.sleep(0.2)
-            check(queued(state_a) == 0, "psycgate-A's store still holds %d rows" % queued(state_a))
-            print("ok - after the restart bob got each of the %d messages exactly once, in order "
-                  "(psycgate-B dropped %d packets it had taken before); psycgate-A's queue is empty" % (N, dropped))
-
-            # 3. The receiver is killed in the middle of a burst.
-            got2 = []
-            send_burst(alice, "two")
-            collect(bob, got2, "two", lambda g: len(g) >= 100, 60)
-            check(len(got2) >= 100, "bob got only %d messages of the second burst" % len(got2))
-            gb.kill()
-            print("ok - psycgate-B killed with SIGKILL after bob had %d messages of the second burst" % len(got2))
-            gb = st.enter_context(Psycgate(tmp, binary, cfg_b, name="psycgate-b2"))
-            collect(bob, got2, "two", lambda g: len({b for b, _ in g}) >= N, 90)
-            collect(bob, got2, "two", lambda g: False, 2)
-            dups = check_exactly_once(got2, "two", allow_dups=N // 2)
-            print("ok - after psycgate-B's restart nothing was lost and all %d arrived in order; %d arrived "
-                  "twice (written to Prosody in the turn of the kill, same ids)" % (N, dups))
-            alice.disconnect()
-            bob.disconnect()
-            ga.stop()
-            gb.stop()
-            print("ok - psycgates stopped cleanly on SIGTERM (exit 0)")
-            ok = True
-    except Fail as e:
-        print("FAIL: %s" % e)
-    finally:
-        close_loop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS bridge burst" if ok else "FAIL bridge burst")
-    return 0 if ok else 1
+    return scenario(__doc__, "bridge burst", "psycgate-bridge-burst-", 220, scenario_body)
 
 
 if __name__ == "__main__":

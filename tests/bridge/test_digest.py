@@ -21,18 +21,15 @@ Everything on 127.0.0.1 with free ports; DNS only from fakedns. Checks:
   4. both psycgates stop cleanly on SIGTERM.
 Exit 0 = pass; a missing Prosody or slixmpp is a failure, not a skip.
 """
-import contextlib
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bridgetest import (IP, Fail, Federation, Psycgate, RosterClient, bare, check, close_loop,  # noqa: E402
-                        deadline, find_line, wait_line)
+from bridgetest import (Fail, Federation, IP, Psycgate, RosterClient, bare, check, find_line,  # noqa: E402
+                        scenario, wait_line)
 
 A, B = "a.test", "b.test"
 SECRET = "digest-secret"
@@ -61,101 +58,83 @@ def wait_either(pairs, timeout):
         time.sleep(0.1)
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    binary = os.path.abspath(sys.argv[1])
-    try:
-        import slixmpp  # noqa: F401
-    except ImportError:
-        print("FAIL: python3-slixmpp is not installed (run scripts/install-deps)")
-        return 1
-    deadline(150)  # below the ctest TIMEOUT (180): cleanup must still run
-    tmp = tempfile.mkdtemp(prefix="psycgate-digest-")
-    ok = False
+def scenario_body(st, tmp, binary):
     clients = []
-    try:
-        with contextlib.ExitStack() as st:
-            fed = Federation(st, tmp, SECRET, users_a={"alice": "alicepw", "amy": "amypw"},
-                             users_b={"bob": "bobpw"}, a=A, b=B)
-            pa, pb, state_a = fed.pa, fed.pb, fed.state_a
-            ga = st.enter_context(Psycgate(tmp, binary, fed.config_a(extra=EXTRA), name="psycgate-a"))
-            gb = st.enter_context(Psycgate(tmp, binary, fed.config_b(extra=EXTRA), name="psycgate-b"))
-            ga.wait_log(r"component b\.test linked to", 15)
-            gb.wait_log(r"component a\.test linked to", 15)
+    fed = Federation(st, tmp, SECRET, users_a={"alice": "alicepw", "amy": "amypw"},
+                     users_b={"bob": "bobpw"}, a=A, b=B)
+    pa, pb, state_a = fed.pa, fed.pb, fed.state_a
+    ga = st.enter_context(Psycgate(tmp, binary, fed.config_a(extra=EXTRA), name="psycgate-a"))
+    gb = st.enter_context(Psycgate(tmp, binary, fed.config_b(extra=EXTRA), name="psycgate-b"))
+    ga.wait_log(r"component b\.test linked to", 15)
+    gb.wait_log(r"component a\.test linked to", 15)
 
-            bob = RosterClient(BOB, "bobpw", IP, pb.c2s_port)
-            bob.connect(20)
-            clients.append(bob)
-            users = {}
-            for u in ("alice", "amy"):
-                c = RosterClient("%s@%s" % (u, A), u + "pw", IP, pa.c2s_port)
-                c.connect(20)
-                clients.append(c)
-                users[u] = c
-            # 1. alice and amy see bob
-            for c in users.values():
-                c.subscribe(BOB)
-                bob.wait_presence(lambda p, j=c.jid: p["type"] == "subscribe" and bare(p["from"]) == j,
-                                  "subscribe from " + c.jid, 30)
-                bob.approve(c.jid)
-                c.wait_presence(lambda p: p["type"] == "subscribed" and bare(p["from"]) == BOB,
-                                "subscribed from bob", 30)
-            # either side may ask first: the one asked logs the agreement
-            line = wait_either([(ga, "digest with psyc://b.test/: our 2 relations agree"),
-                                (gb, "digest with psyc://a.test/: our 2 relations agree")], 15)
-            print("ok - alice and amy subscribed to bob; the digests agree: %s" % line.split(" digest ")[-1].strip())
+    bob = RosterClient(BOB, "bobpw", IP, pb.c2s_port)
+    bob.connect(20)
+    clients.append(bob)
+    users = {}
+    for u in ("alice", "amy"):
+        c = RosterClient("%s@%s" % (u, A), u + "pw", IP, pa.c2s_port)
+        c.connect(20)
+        clients.append(c)
+        users[u] = c
+    # 1. alice and amy see bob
+    for c in users.values():
+        c.subscribe(BOB)
+        bob.wait_presence(lambda p, j=c.jid: p["type"] == "subscribe" and bare(p["from"]) == j,
+                          "subscribe from " + c.jid, 30)
+        bob.approve(c.jid)
+        c.wait_presence(lambda p: p["type"] == "subscribed" and bare(p["from"]) == BOB,
+                        "subscribed from bob", 30)
+    # either side may ask first: the one asked logs the agreement
+    line = wait_either([(ga, "digest with psyc://b.test/: our 2 relations agree"),
+                        (gb, "digest with psyc://a.test/: our 2 relations agree")], 15)
+    print("ok - alice and amy subscribed to bob; the digests agree: %s" % line.split(" digest ")[-1].strip())
 
-            # 2. psycgate-A loses amy's relation and gets a stale pending-out for alice's
-            ga.stop(20)
-            db = os.path.join(state_a, "psycgate.db")
-            con = sqlite3.connect(db)
-            with con:
-                n = con.execute("DELETE FROM subscription WHERE local = 'amy@a.test' AND remote = ?",
-                                (BOB,)).rowcount
-                m = con.execute("UPDATE subscription SET state = 5 WHERE local = 'alice@a.test' AND remote = ?",
-                                (BOB,)).rowcount
-            con.close()
-            check(n == 1 and m == 1, "corrupting psycgate-A's store changed %d and %d rows" % (n, m))
-            print("ok - psycgate-A stopped; its store lost amy -> bob and has alice -> bob 'to +pending-out'")
+    # 2. psycgate-A loses amy's relation and gets a stale pending-out for alice's
+    ga.stop(20)
+    db = os.path.join(state_a, "psycgate.db")
+    con = sqlite3.connect(db)
+    with con:
+        n = con.execute("DELETE FROM subscription WHERE local = 'amy@a.test' AND remote = ?",
+                        (BOB,)).rowcount
+        m = con.execute("UPDATE subscription SET state = 5 WHERE local = 'alice@a.test' AND remote = ?",
+                        (BOB,)).rowcount
+    con.close()
+    check(n == 1 and m == 1, "corrupting psycgate-A's store changed %d and %d rows" % (n, m))
+    print("ok - psycgate-A stopped; its store lost amy -> bob and has alice -> bob 'to +pending-out'")
 
-            # 3. back: one exchange repairs both
-            before = ga.count(r"digest with psyc://b\.test/: 2 relations repaired")
-            ga.start()
-            ga.wait_log(r"component b\.test linked to", 15, count=2)
-            ga.wait_log(r"digest with psyc://b\.test/: 2 relations repaired", 30, count=before + 1)
-            for who, was in (("amy", "none"), ("alice", "to +pending-out")):
-                line = wait_line(ga, ["digest repair: subscription %s@a.test -> %s was %s, now to" % (who, BOB, was)],
-                                 "psycgate-A: repair of %s" % who, 5)
-                print("ok - %s" % line.split(" digest ")[-1].strip())
-            n = len(users["amy"].presences)
-            bob.presence(show="xa", status="after the repair")
-            users["amy"].wait_presence(lambda p: bare(p["from"]) == BOB and p["status"] == "after the repair",
-                                       "bob's presence after the repair", 20, since=n)
-            print("ok - bob's presence reaches amy again through psycgate-A")
+    # 3. back: one exchange repairs both
+    before = ga.count(r"digest with psyc://b\.test/: 2 relations repaired")
+    ga.start()
+    ga.wait_log(r"component b\.test linked to", 15, count=2)
+    ga.wait_log(r"digest with psyc://b\.test/: 2 relations repaired", 30, count=before + 1)
+    for who, was in (("amy", "none"), ("alice", "to +pending-out")):
+        line = wait_line(ga, ["digest repair: subscription %s@a.test -> %s was %s, now to" % (who, BOB, was)],
+                         "psycgate-A: repair of %s" % who, 5)
+        print("ok - %s" % line.split(" digest ")[-1].strip())
+    n = len(users["amy"].presences)
+    bob.presence(show="xa", status="after the repair")
+    users["amy"].wait_presence(lambda p: bare(p["from"]) == BOB and p["status"] == "after the repair",
+                               "bob's presence after the repair", 20, since=n)
+    print("ok - bob's presence reaches amy again through psycgate-A")
 
-            for c in clients:
-                c.disconnect()
-            clients = []
-            ga.stop(20)
-            gb.stop(20)
-            rows = db_rows(db)
-            check(rows.get(("amy@a.test", BOB)) == 1 and rows.get(("alice@a.test", BOB)) == 1,
-                  "psycgate-A's store after the repair: %r" % rows)
-            con = sqlite3.connect(db)
-            repairs = dict(con.execute("SELECT name, value FROM counter WHERE name LIKE 'digest%'"))
-            con.close()
-            check(repairs.get("digest_repairs:b.test") == 2, "repair counters: %r" % repairs)
-            print("ok - store repaired, counted: %s; both psycgates stopped cleanly" % repairs)
-            ok = True
-    except (Fail, subprocess.SubprocessError, OSError, sqlite3.Error) as e:
-        print("FAIL: %s" % e)
-    finally:
-        close_loop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS bridge membership digests" if ok else "FAIL bridge membership digests")
-    return 0 if ok else 1
+    for c in clients:
+        c.disconnect()
+    ga.stop(20)
+    gb.stop(20)
+    rows = db_rows(db)
+    check(rows.get(("amy@a.test", BOB)) == 1 and rows.get(("alice@a.test", BOB)) == 1,
+          "psycgate-A's store after the repair: %r" % rows)
+    con = sqlite3.connect(db)
+    repairs = dict(con.execute("SELECT name, value FROM counter WHERE name LIKE 'digest%'"))
+    con.close()
+    check(repairs.get("digest_repairs:b.test") == 2, "repair counters: %r" % repairs)
+    print("ok - store repaired, counted: %s; both psycgates stopped cleanly" % repairs)
+
+
+def main():
+    return scenario(__doc__, "bridge membership digests", "psycgate-digest-", 150, scenario_body,
+                    errors=(subprocess.SubprocessError, OSError, sqlite3.Error))
 
 
 if __name__ == "__main__":

@@ -19,18 +19,15 @@ DNS from fakedns).
   3. Once written, the stanza leaves the store (queue empty).
 Exit 0 = pass.
 """
-import contextlib
 import os
-import shutil
 import socket
 import sqlite3
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bridgetest import (IP, Client, Fail, FakeDNS, Prosody, Psycgate, bare, check,  # noqa: E402
-                        close_loop, deadline, free_ports, psycgate_config)
+from bridgetest import (Client, Fail, FakeDNS, IP, Prosody, Psycgate, bare, check, free_ports,  # noqa: E402
+                        psycgate_config, scenario)
 
 XMPP = "xmpp.test"
 GW = "gw.test"
@@ -65,77 +62,63 @@ def inject(port):
     return s
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    binary = os.path.abspath(sys.argv[1])
-    deadline(150)
-    tmp = tempfile.mkdtemp(prefix="psycgate-bridge-s2s-keep-")
-    os.chmod(tmp, 0o755)
-    ok = False
+def scenario_body(st, tmp, binary):
+    psyc1, gw_s2s, p_s2s = free_ports(3, IP)
+    srv = {"_psyc._tcp." + GW: ["%s:%d" % (GW, psyc1)],
+           "_xmpp-server._tcp." + GW: ["%s:%d" % (GW, gw_s2s)],
+           "_xmpp-server._tcp." + XMPP: ["%s:%d" % (XMPP, p_s2s)]}
+    dns = st.enter_context(FakeDNS(tmp, a={GW: IP, XMPP: IP, P2: IP}, srv=srv))
+    pro = st.enter_context(Prosody(tmp, domain=XMPP, s2s=True, s2s_port=p_s2s, dns_port=dns.port))
+    state = os.path.join(tmp, "state-1")
+    conf = psycgate_config(GW, state, psyc1, dns_port=dns.port, s2s_listen="%s:%d" % (IP, gw_s2s),
+                           s2s_domain=GW, transport=GW).replace(
+                               "[psyc]\n", "[psyc]\ntrusted = 127.0.0.1\n").replace(
+                               "[s2s]\n", "[s2s]\ngive_up = 120\n")
+    g1 = st.enter_context(Psycgate(tmp, binary, conf, name="psycgate-1"))
+    g1.wait_log(r"listening for XMPP S2S on", 15)
+
+    # 1. Prosody is down: the stanza is kept.
+    sock = inject(psyc1)
+    g1.wait_log(r"-> <message/> from %s to %s" % (CAROL.replace(".", r"\."), ALICE.replace(".", r"\.")), 15)
+    end = time.monotonic() + 10
+    while not rows(state) and time.monotonic() < end:
+        time.sleep(0.1)
+    kept = rows(state)
+    check(kept == [("xmpp-s2s:%s %s" % (GW, XMPP),)], "the store holds %r" % kept)
+    print("ok - Prosody down: carol's message waits in psycgate-1's store (%s)" % kept[0][0])
+
+    # 2. Crash, Prosody up, restart: delivered once.
+    g1.kill()
+    sock.close()
+    pro.start()
+    alice = Client(ALICE, "alicepw", IP, pro.c2s_port)
+    alice.connect(20)
+    g1 = st.enter_context(Psycgate(tmp, binary, conf, name="psycgate-1b"))
+    g1.wait_log(r"resuming 1 stanzas for component links and S2S kept in the store", 15)
+    r = alice.wait_message("^" + BODY + "$", 40)
+    check(bare(r.frm) == CAROL, "the message came from %s, not %s" % (r.frm, CAROL))
+    print("ok - psycgate-1 killed with SIGKILL and restarted: alice got %r from %s" % (str(r), r.frm))
     try:
-        with contextlib.ExitStack() as st:
-            psyc1, gw_s2s, p_s2s = free_ports(3, IP)
-            srv = {"_psyc._tcp." + GW: ["%s:%d" % (GW, psyc1)],
-                   "_xmpp-server._tcp." + GW: ["%s:%d" % (GW, gw_s2s)],
-                   "_xmpp-server._tcp." + XMPP: ["%s:%d" % (XMPP, p_s2s)]}
-            dns = st.enter_context(FakeDNS(tmp, a={GW: IP, XMPP: IP, P2: IP}, srv=srv))
-            pro = st.enter_context(Prosody(tmp, domain=XMPP, s2s=True, s2s_port=p_s2s, dns_port=dns.port))
-            state = os.path.join(tmp, "state-1")
-            conf = psycgate_config(GW, state, psyc1, dns_port=dns.port, s2s_listen="%s:%d" % (IP, gw_s2s),
-                                   s2s_domain=GW, transport=GW).replace(
-                                       "[psyc]\n", "[psyc]\ntrusted = 127.0.0.1\n").replace(
-                                       "[s2s]\n", "[s2s]\ngive_up = 120\n")
-            g1 = st.enter_context(Psycgate(tmp, binary, conf, name="psycgate-1"))
-            g1.wait_log(r"listening for XMPP S2S on", 15)
-
-            # 1. Prosody is down: the stanza is kept.
-            sock = inject(psyc1)
-            g1.wait_log(r"-> <message/> from %s to %s" % (CAROL.replace(".", r"\."), ALICE.replace(".", r"\.")), 15)
-            end = time.monotonic() + 10
-            while not rows(state) and time.monotonic() < end:
-                time.sleep(0.1)
-            kept = rows(state)
-            check(kept == [("xmpp-s2s:%s %s" % (GW, XMPP),)], "the store holds %r" % kept)
-            print("ok - Prosody down: carol's message waits in psycgate-1's store (%s)" % kept[0][0])
-
-            # 2. Crash, Prosody up, restart: delivered once.
-            g1.kill()
-            sock.close()
-            pro.start()
-            alice = Client(ALICE, "alicepw", IP, pro.c2s_port)
-            alice.connect(20)
-            g1 = st.enter_context(Psycgate(tmp, binary, conf, name="psycgate-1b"))
-            g1.wait_log(r"resuming 1 stanzas for component links and S2S kept in the store", 15)
-            r = alice.wait_message("^" + BODY + "$", 40)
-            check(bare(r.frm) == CAROL, "the message came from %s, not %s" % (r.frm, CAROL))
-            print("ok - psycgate-1 killed with SIGKILL and restarted: alice got %r from %s" % (str(r), r.frm))
-            try:
-                extra = alice.wait_message("^" + BODY + "$", 3)
-                raise Fail("alice got the message twice (%r)" % str(extra))
-            except Fail as e:
-                if "twice" in str(e):
-                    raise
-            print("ok - exactly once")
-
-            # 3. Written: gone from the store.
-            end = time.monotonic() + 10
-            while rows(state) and time.monotonic() < end:
-                time.sleep(0.2)
-            check(rows(state) == [], "the store still holds %r" % rows(state))
-            print("ok - written to the authenticated S2S stream, the stanza left the store")
-            alice.disconnect()
-            g1.stop()
-            print("ok - psycgate-1 stopped cleanly on SIGTERM (exit 0)")
-            ok = True
+        extra = alice.wait_message("^" + BODY + "$", 3)
+        raise Fail("alice got the message twice (%r)" % str(extra))
     except Fail as e:
-        print("FAIL: %s" % e)
-    finally:
-        close_loop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS s2s keep" if ok else "FAIL s2s keep")
-    return 0 if ok else 1
+        if "twice" in str(e):
+            raise
+    print("ok - exactly once")
+
+    # 3. Written: gone from the store.
+    end = time.monotonic() + 10
+    while rows(state) and time.monotonic() < end:
+        time.sleep(0.2)
+    check(rows(state) == [], "the store still holds %r" % rows(state))
+    print("ok - written to the authenticated S2S stream, the stanza left the store")
+    alice.disconnect()
+    g1.stop()
+    print("ok - psycgate-1 stopped cleanly on SIGTERM (exit 0)")
+
+
+def main():
+    return scenario(__doc__, "s2s keep", "psycgate-bridge-s2s-keep-", 150, scenario_body)
 
 
 if __name__ == "__main__":
